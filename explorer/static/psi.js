@@ -6,8 +6,8 @@
 // committed root; and a disclosure bound to the log through the evidence bundle of the job's record step, as
 // `consortium verify disclosure --evidence` binds it (sdk.disclosure): the bundle verified by verify.js (inclusion,
 // checkpoint, cosignatures, the anchor's proofs and log), then its event checked to be the record step of the
-// document's record (privacy.document.disclosure_binding). No DOM and no strings of the UI: the job page
-// (views/jobs.js) shows the outcome.
+// document's record (privacy.document.disclosure_binding); the bundle the explorer serves, or one the person holds,
+// read from a file (readBundle). No DOM and no strings of the UI: the job page (views/jobs.js) shows the outcome.
 
 import { concat, equalBytes, fromBase64 as strictBase64, fromHex, toHex } from "./log/bytes.js";
 import { CheckError } from "./log/errors.js";
@@ -16,7 +16,7 @@ import { SHA256, SM3, hashLeaf } from "./log/hashing.js";
 import { rootFromInclusion } from "./log/proof.js";
 import { importSm2, verifySm2 } from "./log/smcrypto.js";
 import { importEd25519, sha256, verifyEd25519 } from "./log/webcrypto.js";
-import { passed, verifyBundle, verifyChain } from "./verify.js";
+import { FORMATS, passed, verifyBundle, verifyChain } from "./verify.js";
 import { VrfError, vrfSuite } from "./vrf.js";
 
 /** @import { TreeHash } from "./log/hashing.js" */
@@ -140,6 +140,8 @@ export async function checkRecord(bytes, job) {
 
 /** The disclosure document's format (privacy.document.FORMAT). */
 const DISCLOSURE_FORMAT = "consortium-ledger/privacy-disclosure/v1";
+/** Most bytes of a disclosure document (privacy.document.MAX_DOCUMENT_BYTES): the page reads no larger file. */
+export const MAX_DISCLOSURE_BYTES = 64 * 1024;
 
 /**
  * What a disclosure document (``consortium privacy prove-member``) says about a job as the log holds it: the record
@@ -153,7 +155,8 @@ const DISCLOSURE_FORMAT = "consortium-ledger/privacy-disclosure/v1";
  * @property {boolean} claimJobOk  whether the claim's job id is the record's
  * @property {{job_id: string, party: string, set: string, identifier: string, member: boolean} | null} claim
  * @property {ProofCheck | null} proof  the proof of the claim; null when the file is not a disclosure document
- * @property {string | null} error  why it is not a disclosure document: "not_json" or "not_disclosure"
+ * @property {string | null} error  why it is not a disclosure document: "too_large" (over MAX_DISCLOSURE_BYTES),
+ *   "not_json" or "not_disclosure"
  */
 
 /**
@@ -194,6 +197,7 @@ function fromBase64(/** @type {unknown} */ text) {
 export async function checkDisclosure(bytes, job) {
   /** @type {DisclosureCheck} */
   const none = { recordCheck: null, namedDigestOk: false, claimJobOk: false, claim: null, proof: null, error: "not_disclosure" };
+  if (bytes.length > MAX_DISCLOSURE_BYTES) return { ...none, error: "too_large" };
   let parsed;
   try {
     parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
@@ -574,4 +578,47 @@ export async function bindDisclosure(bundle, keys, record, digest) {
     gateway: String(event.gateway_id),
   };
   return { ...answer, ok: true, binding, logged };
+}
+
+/**
+ * Most bytes of an evidence bundle the page reads from a file: a v2 bundle (the notary's) is some kilobytes; a v1
+ * bundle carries its anchor block's transactions and receipts, a few megabytes for a full block.
+ */
+export const MAX_BUNDLE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * An evidence bundle the person holds, read from a file's bytes (the JSON `consortium verify evidence` and
+ * `consortium verify disclosure --evidence` take), or why it is not one: "too_large" (over MAX_BUNDLE_BYTES),
+ * "not_json" (not UTF-8 JSON) or "not_bundle" (no JSON object of an evidence format whose checkpoint is null, in
+ * none yet, or has a size).
+ * Only what the page needs to fetch the keys for its checkpoint is checked here; bindDisclosure verifies the rest.
+ * @typedef {object} HeldBundle
+ * @property {Record<string, any> | null} bundle  the parsed bundle; null when it is not one
+ * @property {number | null} size  the size of the checkpoint it claims (the keys are those valid for it); null when
+ *   it is in none
+ * @property {"too_large" | "not_json" | "not_bundle" | null} error
+ */
+
+/**
+ * Read an evidence bundle from a file's bytes (HeldBundle). Never throws.
+ * @param {Uint8Array} bytes
+ * @returns {HeldBundle}
+ */
+export function readBundle(bytes) {
+  /** @type {HeldBundle} */
+  const none = { bundle: null, size: null, error: "not_bundle" };
+  if (bytes.length > MAX_BUNDLE_BYTES) return { ...none, error: "too_large" };
+  let parsed;
+  try {
+    parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {
+    return { ...none, error: "not_json" };
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed) || !FORMATS.includes(parsed.format))
+    return none;
+  const checkpoint = parsed.checkpoint;
+  if (checkpoint === null) return { bundle: parsed, size: null, error: null }; // in no checkpoint yet: pending
+  const size = typeof checkpoint === "object" && !Array.isArray(checkpoint) ? checkpoint.size : undefined;
+  if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 1) return none;
+  return { bundle: parsed, size, error: null };
 }

@@ -3,14 +3,23 @@
 // and anchor), and, from a record.json the person holds, the record's counts and digests, checked in this browser
 // against the SHA-256 and the tag the log holds; the same for the record a disclosure document carries, whose claim it
 // checks whole (the record's signatures, the VRF proof, the Merkle paths) and shows, then binds to the log through
-// the evidence bundle of the job's record step (psi.js bindDisclosure). The file never leaves the browser.
+// the evidence bundle of the job's record step (psi.js bindDisclosure): the one the explorer serves, or one the person
+// holds and picks (psi.js readBundle). The files never leave the browser.
 
 import { ApiError, getJson, isObject } from "../api.js";
 import { h, link } from "../dom.js";
 import { fmtMs, fmtNum, text } from "../format.js";
 import { t } from "../i18n.js";
 import { badge, decisionBadge, denialReason, httpStatusBadge, kv, mono, okBadge, section, table } from "../widgets.js";
-import { bindDisclosure, checkDisclosure, checkRecord, checkSummary } from "../psi.js";
+import {
+  MAX_BUNDLE_BYTES,
+  MAX_DISCLOSURE_BYTES,
+  bindDisclosure,
+  checkDisclosure,
+  checkRecord,
+  checkSummary,
+  readBundle,
+} from "../psi.js";
 import { fetchKeys } from "../session.js";
 import {
   anchorState,
@@ -26,7 +35,12 @@ import {
 
 /** @import { Ctx } from "../router.js" */
 /** @import { Grant, PsiJob, JobStep } from "../types.js" */
-/** @import { LogBinding, ProofFailure } from "../psi.js" */
+/** @import { HeldBundle, LogBinding, ProofFailure } from "../psi.js" */
+
+/**
+ * An evidence bundle the person picked (psi.js readBundle), by its file's name.
+ * @typedef {{name: string, bundle: Record<string, any>, size: number | null}} Held
+ */
 
 /**
  * ``epsilon`` (a decimal string of at most three places) times ``n``, exactly, in the same form.
@@ -236,36 +250,56 @@ function bindingFailure(bound) {
 /**
  * Bind the disclosure's record to the log: the evidence bundle of the job's record step (the step whose event names
  * the record the page shows), fetched from the explorer as the person may read it (the rule of the call: its
- * parties and the regulator), checked in this browser (verify.js) against the keys valid for its checkpoint, and
- * its event checked to be the record step of the document's record. Shown in ``into``.
+ * parties and the regulator), or the one the person picked (``held``), checked in this browser (verify.js) against
+ * the keys valid for its checkpoint, and its event checked to be the record step of the document's record. Shown in
+ * ``into``.
  * @param {PsiJob} job
  * @param {Record<string, any>} record  the document's record
  * @param {string} digest  its SHA-256, hex
  * @param {HTMLElement} into
  * @param {() => boolean} current  false once another file was picked or the page left
+ * @param {Held | null} held  the bundle the person picked; null: the explorer's
  */
-async function bindOnPage(job, record, digest, into, current) {
+async function bindOnPage(job, record, digest, into, current, held) {
+  const through = held ? ` ${t("job.bindThroughHeld", { name: held.name })}` : "";
   const say = (/** @type {string} */ failed, /** @type {string} */ message, /** @type {"ok" | "warn" | "fail"} */ kind) => {
     into.dataset.failed = failed;
     into.dataset.bound = String(failed === "");
-    statusMessage(into, message, kind);
+    statusMessage(into, message + through, kind);
   };
-  const stepOf = (job.steps || []).find((s) => s.step === "record" && s.record_sha256 && s.record_sha256 === job.record_sha256);
-  if (!stepOf) return say("no_step", t("job.bindNoStep"), "fail");
-  const eventId = stepOf.call.event_id;
-  statusMessage(into, t("job.bindBusy", { event: eventId }), "info");
+  into.dataset.source = held ? "held" : "explorer";
+  delete into.dataset.bound;
+  delete into.dataset.failed;
+  delete into.dataset.checkpoint;
+  delete into.dataset.block;
+  /** @type {unknown} */
   let bundle;
   let keys;
-  try {
-    bundle = await getJson(`/calls/${encodeURIComponent(eventId)}/evidence`);
-    const size = isObject(bundle) && isObject(bundle.checkpoint) ? Number(bundle.checkpoint.size) : undefined;
-    keys = await fetchKeys(size);
-  } catch (exc) {
-    if (!current()) return;
-    // the explorer answers 404 alike for a call the person may not see and for one the notary holds no bundle of
-    if (exc instanceof ApiError && exc.status === 404)
-      return say("not_found", t("job.bindNotFound", { event: eventId, detail: exc.detail ?? "" }), "fail");
-    return say("unavailable", t("job.bindUnavailable", { event: eventId, detail: /** @type {Error} */ (exc).message }), "fail");
+  if (held) {
+    statusMessage(into, t("job.bindHeldBusy", { name: held.name }), "info");
+    bundle = held.bundle;
+    try {
+      keys = await fetchKeys(held.size ?? undefined);
+    } catch (exc) {
+      if (!current()) return;
+      return say("unavailable", t("job.bindKeysUnavailable", { detail: /** @type {Error} */ (exc).message }), "fail");
+    }
+  } else {
+    const stepOf = (job.steps || []).find((s) => s.step === "record" && s.record_sha256 && s.record_sha256 === job.record_sha256);
+    if (!stepOf) return say("no_step", t("job.bindNoStep"), "fail");
+    const eventId = stepOf.call.event_id;
+    statusMessage(into, t("job.bindBusy", { event: eventId }), "info");
+    try {
+      bundle = await getJson(`/calls/${encodeURIComponent(eventId)}/evidence`);
+      const size = isObject(bundle) && isObject(bundle.checkpoint) ? Number(bundle.checkpoint.size) : undefined;
+      keys = await fetchKeys(size);
+    } catch (exc) {
+      if (!current()) return;
+      // the explorer answers 404 alike for a call the person may not see and for one the notary holds no bundle of
+      if (exc instanceof ApiError && exc.status === 404)
+        return say("not_found", t("job.bindNotFound", { event: eventId, detail: exc.detail ?? "" }), "fail");
+      return say("unavailable", t("job.bindUnavailable", { event: eventId, detail: /** @type {Error} */ (exc).message }), "fail");
+    }
   }
   if (!current()) return;
   const bound = await bindDisclosure(bundle, keys, record, digest);
@@ -280,21 +314,85 @@ async function bindOnPage(job, record, digest, into, current) {
 }
 
 /**
+ * Why a file picked as an evidence bundle is not taken (psi.js HeldBundle's error), in words.
+ * @param {HeldBundle["error"]} error
+ * @param {string} name  the file's name
+ * @param {number} size  its size in bytes
+ */
+function heldBundleRefused(error, name, size) {
+  switch (error) {
+    case "too_large":
+      return t("job.heldTooLarge", { name, size: fmtNum(size), max: fmtNum(MAX_BUNDLE_BYTES) });
+    case "not_json":
+      return t("job.heldNotJson", { name });
+    default:
+      return t("job.heldNotBundle", { name });
+  }
+}
+
+/**
  * The form that checks a disclosure document in the browser: its record against the log, the proof of its claim,
- * then the record bound to the log through the record step's evidence bundle (bindOnPage).
+ * then the record bound to the log through the record step's evidence bundle (bindOnPage): the explorer's, or the
+ * one the person picks, which binds the document again when it changes.
  */
 function disclosureCheck(/** @type {PsiJob} */ job) {
   const input = h("input", { type: "file", id: "disclosure-file", accept: ".json,application/json", testid: "disclosure-file" });
   const status = h("div", { testid: "disclosure-status", "aria-live": "polite" });
   const out = h("div", { testid: "disclosure-check" });
-  let latest = 0; // the file picked last: an earlier one's binding, still fetching, never shows over it
+  const bundleInput = h("input", { type: "file", id: "held-bundle-file", accept: ".json,application/json", testid: "held-bundle-file" });
+  const bundleStatus = h("div", { testid: "held-bundle-status", "aria-live": "polite" });
+  /** @type {Held | null} */
+  let held = null; // the bundle the person picked; null: the explorer's
+  /** @type {{record: Record<string, any>, digest: string, into: HTMLElement} | null} */
+  let holds = null; // the document checked last, when its claim holds: bound (again) by bind()
+  let latest = 0; // the document picked last: an earlier one's check never shows over it
+  let binding = 0; // the binding begun last: an earlier one, still fetching, never shows over it
+  let picked = 0; // the bundle picked last
+  const bind = async () => {
+    const mine = ++binding;
+    if (!holds) return;
+    await bindOnPage(job, holds.record, holds.digest, holds.into, () => mine === binding && input.isConnected, held);
+  };
+  bundleInput.addEventListener("change", async () => {
+    const mine = ++picked;
+    const file = bundleInput.files && bundleInput.files[0];
+    delete bundleStatus.dataset.error;
+    if (!file) {
+      if (!held) return;
+      held = null; // none picked: the explorer's bundle again
+      statusMessage(bundleStatus, t("job.heldNone"), "info");
+      return bind();
+    }
+    const read =
+      file.size > MAX_BUNDLE_BYTES
+        ? /** @type {HeldBundle} */ ({ bundle: null, size: null, error: "too_large" })
+        : readBundle(new Uint8Array(await file.arrayBuffer()));
+    if (mine !== picked || !bundleInput.isConnected) return;
+    if (read.error || !read.bundle) {
+      // not taken: the bundle in use and the binding shown stay as they were
+      bundleStatus.dataset.error = read.error ?? "not_bundle";
+      const stays = held ? t("job.heldStays", { name: held.name }) : t("job.heldExplorerStays");
+      statusMessage(bundleStatus, `${heldBundleRefused(read.error, file.name, file.size)} ${stays}`, "fail");
+      return;
+    }
+    held = { name: file.name, bundle: read.bundle, size: read.size };
+    statusMessage(bundleStatus, t("job.heldTaken", { name: file.name }), "info");
+    return bind();
+  });
   input.addEventListener("change", async () => {
     const mine = ++latest;
     const current = () => mine === latest && input.isConnected;
     const file = input.files && input.files[0];
+    holds = null;
+    binding++; // a binding of the document before, still fetching, shows nothing
     out.replaceChildren();
     delete out.dataset.ok;
     if (!file) return;
+    if (file.size > MAX_DISCLOSURE_BYTES) {
+      statusMessage(status, t("job.disclosureTooLarge", { size: fmtNum(file.size), max: fmtNum(MAX_DISCLOSURE_BYTES) }), "fail");
+      out.dataset.ok = "false";
+      return;
+    }
     const checked = await checkDisclosure(new Uint8Array(await file.arrayBuffer()), job);
     if (!current()) return;
     const rc = checked.recordCheck;
@@ -305,15 +403,17 @@ function disclosureCheck(/** @type {PsiJob} */ job) {
     const good = logged && proof !== null && proof.ok;
     statusMessage(
       status,
-      checked.error === "not_json"
-        ? t("job.notJson")
-        : checked.error
-          ? t("job.notDisclosure")
-          : !logged
-            ? t("job.disclosureDiffers")
-            : good
-              ? t("job.disclosureHolds")
-              : t("job.disclosureFails"),
+      checked.error === "too_large"
+        ? t("job.disclosureTooLarge", { size: fmtNum(file.size), max: fmtNum(MAX_DISCLOSURE_BYTES) })
+        : checked.error === "not_json"
+          ? t("job.notJson")
+          : checked.error
+            ? t("job.notDisclosure")
+            : !logged
+              ? t("job.disclosureDiffers")
+              : good
+                ? t("job.disclosureHolds")
+                : t("job.disclosureFails"),
       good ? "ok" : "fail",
     );
     out.dataset.ok = String(good);
@@ -352,14 +452,18 @@ function disclosureCheck(/** @type {PsiJob} */ job) {
     );
     if (!good || !rc.record) return;
     // the claim holds for the record the explorer reports: bound to the log by the record step's evidence bundle
-    const bound = h("div", { testid: "disclosure-logged", "aria-live": "polite" });
-    out.append(h("p", { class: "muted" }, t("job.disclosureEvidence")), bound);
-    await bindOnPage(job, rc.record, rc.digest, bound, current);
+    const into = h("div", { testid: "disclosure-logged", "aria-live": "polite" });
+    out.append(h("p", { class: "muted" }, t("job.disclosureEvidence")), into);
+    holds = { record: rc.record, digest: rc.digest, into };
+    await bind();
   });
   return section(
     t("job.disclosure"),
     h("p", { class: "muted" }, t("job.disclosureIntro")),
     h("div", { class: "field" }, h("label", { for: "disclosure-file" }, t("job.disclosureFile")), input),
+    h("p", { class: "muted" }, t("job.heldIntro")),
+    h("div", { class: "field" }, h("label", { for: "held-bundle-file" }, t("job.heldFile")), bundleInput),
+    bundleStatus,
     status,
     out,
   );

@@ -9,11 +9,24 @@
 // "disclosures": {name: checkDisclosure's answer (with the check of its proof), its record check without the record};
 // with "bindings": [{"name", "bytes" (a disclosure document), "job", "bundle", "consortium" (consortium.json,
 // parsed: the keys, by verify.js's keysFromConsortium)}], also "bindings": {name: bindDisclosure's answer for the
-// document's record}.
+// document's record}. With "held": [{"name", "bytes" (an evidence bundle's file, base64), "pad" (0 or more: the
+// file padded with spaces to MAX_BUNDLE_BYTES + pad bytes; absent: as it is), "document" (base64), "job",
+// "consortium"}], also "held": {name: {"read": readBundle's answer without the bundle, "bound": bindDisclosure's
+// answer for the bundle it read and the document's record, null when it read none}}; and "limits": {"bundle":
+// MAX_BUNDLE_BYTES, "disclosure": MAX_DISCLOSURE_BYTES}.
 
 import { readFile } from "node:fs/promises";
 
-const { bindDisclosure, checkDisclosure, checkRecord, checkSummary, jobTag } = await import(
+const {
+  MAX_BUNDLE_BYTES,
+  MAX_DISCLOSURE_BYTES,
+  bindDisclosure,
+  checkDisclosure,
+  checkRecord,
+  checkSummary,
+  jobTag,
+  readBundle,
+} = await import(
   new URL("../../../explorer/static/psi.js", import.meta.url).href
 );
 const { keysFromConsortium } = await import(new URL("../../../explorer/static/verify.js", import.meta.url).href);
@@ -38,4 +51,22 @@ for (const c of input.bindings || []) {
   const keys = await keysFromConsortium(c.consortium);
   bindings[c.name] = await bindDisclosure(c.bundle, keys, recordCheck.record, recordCheck.digest);
 }
-process.stdout.write(JSON.stringify({ tags, records, summaries, disclosures, bindings }));
+const held = {};
+for (const c of input.held || []) {
+  let bytes = new Uint8Array(Buffer.from(c.bytes, "base64"));
+  if (c.pad !== undefined) {
+    const padded = new Uint8Array(MAX_BUNDLE_BYTES + c.pad).fill(0x20);
+    padded.set(bytes);
+    bytes = padded;
+  }
+  const { bundle, ...read } = readBundle(bytes);
+  let bound = null;
+  if (bundle) {
+    const { recordCheck } = await checkDisclosure(new Uint8Array(Buffer.from(c.document, "base64")), c.job);
+    const keys = await keysFromConsortium(c.consortium);
+    bound = await bindDisclosure(bundle, keys, recordCheck.record, recordCheck.digest);
+  }
+  held[c.name] = { read, bound };
+}
+const limits = { bundle: MAX_BUNDLE_BYTES, disclosure: MAX_DISCLOSURE_BYTES };
+process.stdout.write(JSON.stringify({ tags, records, summaries, disclosures, bindings, held, limits }));

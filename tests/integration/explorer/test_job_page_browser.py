@@ -7,7 +7,9 @@ carry the record the log holds, and the proof of its claim to hold, then bound t
 evidence bundle, which the page fetches from the explorer (``/calls/{id}/evidence``) with the keys for its checkpoint
 (``/keys?size=``) and checks in the browser: a real bundle (``tests.unit.cli.test_disclosure_evidence.log_bundles``:
 the three steps logged under the keys of a consortium directory, a checkpoint its witnesses cosigned) before its
-anchor, which the stand-in notary serves; and, once the notary withholds it, the explorer's 404 said as such. A
+anchor, which the stand-in notary serves; once the notary withholds it, the explorer's 404 said as such; then the
+same bundle, held by the person and picked as a file, binds the document, and a file that is not JSON is refused
+and changes nothing. A
 screenshot goes to ``build/test-artifacts/explorer/`` (or ``$TEST_ARTIFACTS``). On the same app, two tabs of the
 client share the terms documents one opened (``static/openings.js``)."""
 
@@ -63,8 +65,9 @@ def noisy_job() -> tuple[str, Job]:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Job, set[str]]]:
-    """The explorer's URL, the job's tag, the job, and the event ids whose bundle the notary withholds (404)."""
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Job, set[str], dict[str, Any]]]:
+    """The explorer's URL, the job's tag, the job, the event ids whose bundle the notary withholds (404), and each
+    event's bundle, by its id."""
     job_id, job = noisy_job()
     record = job.client_files[RECORD_FILE]
     grant = job.signed.record.grant_id
@@ -106,7 +109,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str,
     with job_explorer_app(directory, entries, ORGS, GRANTS, CHECKPOINTS[:1], notary, keys) as app:
         server = ApiServer(app)
         try:
-            yield server.url, tag, job, withheld
+            yield server.url, tag, job, withheld, unanchored
         finally:
             server.stop()
 
@@ -118,9 +121,9 @@ def browser() -> Iterator[Any]:
 
 
 def test_the_job_page_shows_the_noisy_counts_and_their_epsilon_and_no_exact_count(
-    browser: Any, served: tuple[str, str, Job, set[str]]
+    browser: Any, served: tuple[str, str, Job, set[str], dict[str, Any]]
 ) -> None:
-    url, tag, job, withheld = served
+    url, tag, job, withheld, unanchored = served
     dp = job.signed.record.dp
     assert dp is not None and dp.inputs is not None
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -190,19 +193,33 @@ def test_the_job_page_shows_the_noisy_counts_and_their_epsilon_and_no_exact_coun
         )
         page.wait_for_selector("[data-testid=disclosure-logged][data-failed=not_found]")
         assert page.get_by_test_id("disclosure-logged").get_attribute("data-bound") == "false"
+        # the record step's bundle the person holds (as sent with the document), picked: it binds the document
+        # though the explorer withholds its copy; then a file that is not JSON is said not taken, and changes nothing
+        held = page.get_by_test_id("held-bundle-file")
+        record_step = json.dumps(unanchored["ev-2"]).encode()
+        held.set_input_files(files=[{"name": "ev-2.json", "mimeType": "application/json", "buffer": record_step}])
+        page.wait_for_selector("[data-testid=disclosure-logged][data-source=held][data-bound]")
+        assert (bound.get_attribute("data-bound"), bound.get_attribute("data-checkpoint")) == ("true", "3"), (
+            bound.inner_text()
+        )
+        assert "ev-2.json" in bound.inner_text(), bound.inner_text()
+        held.set_input_files(files=[{"name": "broken.json", "mimeType": "application/json", "buffer": b"{"}])
+        page.wait_for_selector("[data-testid=held-bundle-status][data-error=not_json]")
+        assert "broken.json" in page.get_by_test_id("held-bundle-status").inner_text()
+        assert (bound.get_attribute("data-source"), bound.get_attribute("data-bound")) == ("held", "true")
         assert errors == []
     finally:
         page.close()
 
 
 def test_a_second_tab_of_the_person_holds_the_terms_documents_the_first_opened(
-    browser: Any, served: tuple[str, str, Job, set[str]]
+    browser: Any, served: tuple[str, str, Job, set[str], dict[str, Any]]
 ) -> None:
     """Two tabs of one browser logged in as the job's client (``static/openings.js`` over the browser's
     BroadcastChannel): a terms document opened on the grants page of the first is held in the second, opened after
     it, and a logout in the first forgets it in the second. The module's other rules (another person's tab,
     malformed messages, the bound) are tested under Node, ``test_grant_terms_js.py``. About 2 to 3 s."""
-    url, _, _, _ = served
+    url, _, _, _, _ = served
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     errors: list[str] = []
     context.on("weberror", lambda exc: errors.append(str(exc.error)))

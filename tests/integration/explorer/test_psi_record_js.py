@@ -21,7 +21,11 @@ before its anchor binds the document (checkpoint 4, not anchored); the bundle of
 call, a forged record's document (another record, so another ``psi_record``) and a bundle with a hash of its
 inclusion path changed are refused for that reason, the binding's failures the same as
 ``privacy.document.disclosure_binding``'s; the anchored bundle's anchor proofs verify, and its Anchored log is
-found missing (the in-process block's anchor transaction calls an address without the AuditAnchor contract)."""
+found missing (the in-process block's anchor transaction calls an address without the AuditAnchor contract). A
+bundle the person holds, read from a file's bytes (``readBundle``, as the job page reads it), binds the same way
+(at the size limit too), another event's is refused by the binding, and a file a byte over the limit, not JSON,
+not UTF-8, of another format, with a checkpoint of no size, or a list is not taken; a disclosure document a byte
+over ``privacy.document.MAX_DOCUMENT_BYTES`` is not read."""
 
 from __future__ import annotations
 
@@ -39,7 +43,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from privacy.asset import job_tag
-from privacy.document import disclosure_binding, parse_document, verify_document
+from privacy.document import MAX_DOCUMENT_BYTES, disclosure_binding, parse_document, verify_document
 from privacy.errors import PrivacyError
 from privacy.jobfiles import RECORD_FILE
 from privacy.record import SignedRecord, format_signed_record, format_summary, parse_signed_record, sign_record
@@ -310,16 +314,43 @@ def test_the_browser_binds_a_disclosure_to_the_log_by_the_record_steps_bundle(tm
         "a forged record": (forged, before_anchor(bundles[RECORD_INDEX])),
         "a hash of the inclusion path changed": (genuine, tampered),
     }
+    # a bundle the person holds, read from its file (readBundle), then bound as the explorer's is
+    record_step = json.dumps(before_anchor(bundles[RECORD_INDEX])).encode()
+    held_cases: dict[str, tuple[bytes, int | None]] = {
+        "the record step": (record_step, None),
+        "the record step, at the size limit": (record_step, 0),
+        "the record step, a byte over it": (record_step, 1),
+        "the request step": (json.dumps(before_anchor(bundles[REQUEST_INDEX])).encode(), None),
+        "not JSON": (record_step[:-1], None),
+        "not UTF-8": (b'{"format": "\xff"}', None),
+        "another format": (json.dumps({**before_anchor(bundles[RECORD_INDEX]), "format": "x"}).encode(), None),
+        "a checkpoint of no size": (
+            json.dumps({**before_anchor(bundles[RECORD_INDEX]), "checkpoint": {"size": "4"}}).encode(),
+            None,
+        ),
+        "a list": (b"[]", None),
+    }
+    held = [
+        {"name": n, "bytes": _b64(b), "document": _b64(genuine), "job": logged, "consortium": description.to_json()}
+        | ({} if pad is None else {"pad": pad})
+        for n, (b, pad) in held_cases.items()
+    ]
+    over = genuine + b" " * (MAX_DOCUMENT_BYTES + 1 - len(genuine))  # still the document, but a byte too long
+    too_large = [{"name": "too large", "bytes": _b64(over), "job": logged}]
     path = tmp_path / "cases.json"
     listed = [
         {"name": n, "bytes": _b64(d), "job": logged, "bundle": b, "consortium": description.to_json()}
         for n, (d, b) in cases.items()
     ]
-    path.write_text(json.dumps({"tags": [], "records": [], "bindings": listed}), encoding="utf-8")
+    path.write_text(
+        json.dumps({"tags": [], "records": [], "bindings": listed, "held": held, "disclosures": too_large}),
+        encoding="utf-8",
+    )
     assert NODE is not None
     done = subprocess.run([NODE, str(CHECK), str(path)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)["bindings"]
+    answer_all = json.loads(done.stdout)
+    out = answer_all["bindings"]
     bound = out["the record step, before its anchor"]
     assert (bound["ok"], bound["failed"]) == (True, None), bound
     assert bound["logged"] == {
@@ -358,3 +389,22 @@ def test_the_browser_binds_a_disclosure_to_the_log_by_the_record_steps_bundle(tm
             d for d, p in zip(worded, python, strict=True) if p.name != "event" and (p.ok or p.name == "psi_record")
         ]
         assert all(js == py for js, py in shown) and shown, name
+    # the held bundles: the record step's binds, as the explorer's does; another event's is refused by the binding;
+    # a file that is not an evidence bundle, or over the limit, is not read as one (the page then keeps what it had)
+    assert answer_all["limits"] == {"bundle": 16 * 1024 * 1024, "disclosure": MAX_DOCUMENT_BYTES}
+    taken = answer_all["held"]
+    for name in ("the record step", "the record step, at the size limit"):
+        assert taken[name]["read"] == {"size": 4, "error": None}, name
+        assert taken[name]["bound"] == bound, name
+    request = taken["the request step"]
+    assert request["read"] == {"size": 4, "error": None}
+    assert (request["bound"]["ok"], request["bound"]["failed"]) == (False, "binding")
+    assert [c["name"] for c in request["bound"]["binding"] if not c["ok"]] == ["event", "psi_record"]
+    refused = {
+        "the record step, a byte over it": "too_large", "not JSON": "not_json", "not UTF-8": "not_json",
+        "another format": "not_bundle", "a checkpoint of no size": "not_bundle", "a list": "not_bundle",
+    }  # fmt: skip
+    for name, error in refused.items():
+        assert taken[name] == {"read": {"size": None, "error": error}, "bound": None}, name
+    # a disclosure document over privacy.document's limit is not read either
+    assert answer_all["disclosures"]["too large"]["error"] == "too_large"
