@@ -10,9 +10,10 @@ people and by the regulator, never by the operator's people unless their firm ma
 names the firms whose data it read (its ``subject``) is also seen by those firms' people when the consortium's
 ``audit`` policy says so (``notary.event.QueryVisibility``, off by default); one firm's queries by no other firm.
 A private grant (its terms off chain) is seen, without its terms, by its grantor's people, the regulator, and its
-grantee's people once the log shows the grantee calling under it, or, on the grant's page, in their grants
-list and under its asset, once they open the grant's key with their own terms (``explorer.api.grants.opens_key``,
-applied by ``explorer.api.grants.private_row``): the explorer holds none of its terms (``sees_private_grant``).
+grantee's people once the log shows the grantee calling under it (allowed or denied), or, on the grant's page, in
+their grants list and under its asset, once they open the grant's key with their own terms
+(``explorer.api.grants.opens_key``, applied by ``explorer.api.grants.private_row``): the explorer holds none of its
+terms (``sees_private_grant``).
 The call index applies the same rule to searches, exports and counts (``explorer.calls.CallFilter.party``).
 A gateway's sequence gaps and last sequence number are its own firm's and the regulator's (``sees_gateway``),
 and so are the alarms about a gateway (``sees_alarm``); every other operational alarm is every member's.
@@ -50,9 +51,10 @@ def sees_grant(person: Person, grant: GrantInfo) -> bool:
 def sees_private_grant(person: Person, grant: PrivateGrantInfo, grantee: str | None = None) -> bool:
     """A private grant's row (asset, grantor, creation, revocation; never terms): its grantor, its ``grantee``
     when the explorer knows it, and the regulator. The grantee is in the terms, which the explorer does not hold;
-    it knows it from the log (``private_grantee``: the caller of an allowed call under the grant, which the
-    grantor's gateway allowed only after the terms naming that caller matched the grant's commitment) or from the
-    person's opening of the grant's key with their own firm as grantee (``opens_key``)."""
+    it knows it from the log (``private_grantee``: the caller of a call under the grant at its grantor's gateway,
+    allowed or denied, which names the grant only when the key of the terms it holds for that caller is the
+    grant's, the key binding the caller as grantee) or from the person's opening of the grant's key with their own
+    firm as grantee (``opens_key``)."""
     return person.is_regulator or person.org == grant.grantor or (grantee is not None and person.org == grantee)
 
 

@@ -1,6 +1,7 @@
 """Grants of access: ``/grants`` (filtered by asset, grantee, grantor, state) and ``/grants/{grant_id}`` with
 its history; a member's people see the grants where their firm is grantor or grantee, and the private grants
-(no terms) where it is grantor, or grantee as the log shows it (:func:`private_grantee`) or as the person proves
+(no terms) where it is grantor, or grantee as the log shows it (:func:`private_grantee`: the caller of its calls,
+allowed or denied, at the grantor's gateway) or as the person proves
 with the opening of the grant's key (:func:`opens_key`): one opening on a grant's page, up to
 :data:`MAX_OPENINGS` with the list and with an asset's detail (:data:`Openings`, read by :func:`held_openings`;
 ``explorer.api.assets``), so that a grantee's list and asset pages hold its private grants before their first
@@ -27,16 +28,22 @@ router = APIRouter(tags=["grants"])
 
 
 def private_grantee(explorer: Explorer, grant: PrivateGrantInfo, caller: str | None = None) -> str | None:
-    """The grantee of a private grant as the log shows it, or None: the caller of an allowed call under the grant
-    served by its grantor, since the grantor's gateway allows a call under a private grant only when the terms it
-    holds for (asset, caller, purpose) match the grant's commitment on chain (``check_private``), so the terms'
-    grantee is that caller. ``caller`` asks only whether that firm is the grantee (one probe of its own calls).
-    The grantee of a grant no call has used yet is not known here."""
-    f = CallFilter(
-        caller=caller, provider=grant.grantor, asset=grant.asset, grant="0x" + grant.grant_id.hex(), decision="allow"
-    )
-    rows = explorer.calls.search(f, before=None, limit=1)
-    return str(rows[0]["caller_org"]) if rows else None
+    """The grantee of a private grant as the log shows it, or None: the caller of a call under the grant served by
+    its grantor, allowed or denied. The grantor's gateway names a private grant in a call's event only when the
+    grant is the one the chain holds under the key of the terms its firm keeps for (asset, caller, purpose)
+    (``network.grantterms.decide``, ``check_private``): ``keccak256(salt, asset, grantee, purpose)`` with the
+    caller as grantee, the key :func:`opens_key` checks. So a call denied under the grant (revoked, expired, not yet
+    valid, out of quota, even terms that no longer hash to its commitment) shows its grantee as an allowed one
+    does; the caller names an asset and a purpose, never a grant id. An allowed call is asked for first when no
+    ``caller`` is given (the grantor's and the regulator's view). ``caller`` asks only whether that firm is the
+    grantee (one probe of its own calls). The grantee of a grant no call has used yet is not known here."""
+    grant_id = "0x" + grant.grant_id.hex()
+    for decision in ("allow", None) if caller is None else (None,):
+        f = CallFilter(caller=caller, provider=grant.grantor, asset=grant.asset, grant=grant_id, decision=decision)
+        rows = explorer.calls.search(f, before=None, limit=1)
+        if rows:
+            return str(rows[0]["caller_org"])
+    return None
 
 
 #: The request header in which a private grant's grantee opens the grant's key: ``0x<salt, 64 hex> <purpose>``.

@@ -200,9 +200,9 @@ class Grant(BaseModel):
     asset: str
     grantor: str
     grantee: str | None = Field(
-        description="the grantee; for a private grant the caller of an allowed call under it, as the log shows it (its "
-        "grantor's gateway checked the terms naming that caller against the grant's commitment), null while no call "
-        "used it"
+        description="the grantee; for a private grant the caller of a call under it, allowed or denied, as the log "
+        "shows it (its grantor's gateway names the grant only when the grant's key binds that caller as grantee), "
+        "null while no call used it"
     )
     purpose: str | None
     not_before: int | None

@@ -610,7 +610,7 @@ export const STRINGS = {
     "open.refused": "条款未能打开此授权的键（或贵机构不是其被授权方）",
     "openMany.title": "用条款文件列出私有授权",
     "openMany.intro":
-      "被授权方在日志显示其调用之前，可打开授权方提供的条款文件（consortium grant terms export，可多选）：文件只保存在页面内存中，不写入任何存储，并与您在本浏览器中登录同一身份的其他标签页共享（退出即在这些标签页中全部忘记；只有其他标签页都已关闭时，刷新才会忘记），其盐值与用途随授权列表的请求发送给浏览器服务，用以核对链上的键以贵机构为被授权方，服务不保存；能打开的私有授权即列出，其条款在本页核对链上的键与承诺值后显示。",
+      "被授权方在日志显示其调用之前，可打开授权方提供的条款文件（consortium grant terms export，可多选）：文件只保存在页面内存中，不写入任何存储，并与您在本浏览器中登录同一身份的其他标签页共享（退出即在这些标签页中全部忘记；只有其他标签页都已关闭时，刷新才会忘记），其盐值与用途随授权列表的请求发送给浏览器服务，用以核对链上的键以贵机构为被授权方，服务不保存；能打开的私有授权即列出，其条款在本页核对链上的键与承诺值后显示。浏览器服务不持有条款，故私有授权的用途、有效期与配额显示为 —，直到打开其条款文件：授权方与监管机构的人员打开本机构条款库导出的文件（consortium grant terms export GRANT_ID --as ORG）即可在此查看；这些文件的被授权方是其他机构，不能为其打开授权，其盐值不会发送。",
     "openMany.files": "条款文件",
     "openMany.held": "本页持有 {n} 份条款文件",
     "openMany.refused": "{n} 个文件不是条款文件，未持有",
@@ -1280,7 +1280,7 @@ export const STRINGS = {
     "open.refused": "These terms do not open this grant's key (or your firm is not its grantee)",
     "openMany.title": "List private grants with terms documents",
     "openMany.intro":
-      "A grantee whose calls the log does not show yet can open the terms documents its grantors gave it (consortium grant terms export; several at once): they are held in the page's memory only, never in storage, and shared with your other tabs of the explorer in this browser logged in as you (a logout forgets them in all of them; a reload, once no other such tab holds them), and their salts and purposes go to the explorer with the grants list's requests, which checks that they open a grant's key with your firm as grantee and keeps nothing. The grants they open are listed, with their terms once checked in this page against the key and commitment on chain.",
+      "A grantee whose calls the log does not show yet can open the terms documents its grantors gave it (consortium grant terms export; several at once): they are held in the page's memory only, never in storage, and shared with your other tabs of the explorer in this browser logged in as you (a logout forgets them in all of them; a reload, once no other such tab holds them), and their salts and purposes go to the explorer with the grants list's requests, which checks that they open a grant's key with your firm as grantee and keeps nothing. The grants they open are listed, with their terms once checked in this page against the key and commitment on chain. The explorer holds no terms, so a private grant's purpose, window and quota show as — until a document of it is open: the grantor's and the regulator's people open the documents of their own terms store (consortium grant terms export GRANT_ID --as ORG) to see them here; those name another firm as grantee, open nothing for them, and their salts are not sent.",
     "openMany.files": "Terms documents",
     "openMany.held": "{n} terms documents held",
     "openMany.refused": "{n} files are not terms documents and were not held",

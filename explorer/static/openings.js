@@ -36,6 +36,8 @@ const PURPOSE = /^[a-z0-9][a-z0-9._-]{0,31}$/;
 const held = new Map();
 /** @type {string | null} the person this tab is logged in as, `personKey`'s form; null before GET /me answers */
 let self = null;
+/** @type {string | null} that person's firm; null before GET /me answers */
+let selfOrg = null;
 /** @type {BroadcastChannel | null} */
 let channel = null;
 /** @type {() => void} */
@@ -85,10 +87,16 @@ export function holdDocument(doc) {
   return one.id;
 }
 
-/** The header that opens the held documents' grants, or undefined when none is held. */
+/**
+ * The header that opens the held documents' grants, or undefined when none is held that could open one. A document
+ * whose grantee is another firm than the person's (the grantor's own grants, every document a regulator holds) can
+ * open nothing for the person (the key binds the grantee: `explorer.api.grants.opens_key`), so its salt is not sent:
+ * its terms are shown from the page alone.
+ */
 export function openingsHeader() {
-  if (held.size === 0) return undefined;
-  return { "consortium-grant-opening": [...held.values()].map((v) => v.opening).join(", ") };
+  const mine = [...held.values()].filter((v) => !(typeof v.doc.grantee === "string" && v.doc.grantee !== selfOrg));
+  if (mine.length === 0) return undefined;
+  return { "consortium-grant-opening": mine.map((v) => v.opening).join(", ") };
 }
 
 /** The document held for ``grantId``, or undefined. */
@@ -132,6 +140,7 @@ export function shareAs(person) {
   held.clear();
   leave();
   self = who;
+  selfOrg = known ? String(person.org) : null;
   if (who === null || typeof BroadcastChannel !== "function") return;
   channel = new BroadcastChannel(CHANNEL);
   channel.onmessage = (event) => receive(event.data);
@@ -149,6 +158,7 @@ export function forgetDocuments() {
   post("forget");
   leave();
   self = null;
+  selfOrg = null;
 }
 
 function leave() {

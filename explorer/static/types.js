@@ -77,8 +77,8 @@
  * @property {string} grant_id
  * @property {string} asset
  * @property {string} grantor
- * @property {string | null} grantee  a private grant's: the caller of an allowed call under it, as the log shows it;
- *   null while no call used it
+ * @property {string | null} grantee  a private grant's: the caller of a call under it (allowed or denied), as the
+ *   log shows it; null while no call used it
  * @property {string | null} purpose
  * @property {number | null} not_before
  * @property {number | null} expires_at  0: no expiry

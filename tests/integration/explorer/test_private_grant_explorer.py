@@ -234,7 +234,7 @@ def test_the_grants_api(world: World, index: ChainIndex, snapshot: Snapshot, tmp
         assert_no_terms([listed, detail.json()], world.terms)
 
 
-def logged_call(world: World, grant_id: str, caller: str, seq: int, **changes: Any) -> bytes:
+def logged_call(world: World, grant_id: str | None, caller: str, seq: int, **changes: Any) -> bytes:
     """The entry of a call ``caller`` made to alpha's gateway under ``grant_id``, as the log holds it."""
     fields: dict[str, Any] = {
         "event_id": f"call-{seq}", "caller_org": caller, "provider_org": "alpha", "asset_id": ASSET,
@@ -247,18 +247,22 @@ def logged_call(world: World, grant_id: str, caller: str, seq: int, **changes: A
 def test_the_grantee_sees_the_private_grant_once_the_log_shows_it_calling_under_it(
     world: World, index: ChainIndex, snapshot: Snapshot, tmp_path: Path
 ) -> None:
-    """beta (the grantee) made an allowed call under the grant to alpha (its grantor); gamma was refused under it
-    and op called under it at another provider: the log names beta alone as the grantee. Each reader: the
-    grantor, the grantee, another firm, the operator, the regulator, and an outsider without a login."""
+    """beta (the grantee) made an allowed call under the grant to alpha (its grantor); gamma was refused under its
+    own grant, revoked before any call (``grant_revoked``, naming that grant, as alpha's gateway logs it), and for
+    beta's asset and purpose (``no_grant``, naming none), and op called under beta's grant at another provider: the
+    log names beta as the grant's grantee and gamma as the revoked grant's. Each reader: the grantor, the grantee,
+    another firm, the operator, the regulator, and an outsider without a login."""
     state = SimpleNamespace(
         snapshot=snapshot, fresh_grant=lambda _grant_id: None, fresh_private_grant=lambda _grant_id: None
     )
     calls = CallIndex(tmp_path / "calls.db")
     calls.add_entries(0, [
-        logged_call(world, world.grant_id, "gamma", 1, decision="deny", denial_reason="terms_mismatch", status=403,
+        logged_call(world, world.revoked_id, "gamma", 1, decision="deny", denial_reason="grant_revoked", status=403,
                     response_digest=None),
-        logged_call(world, world.grant_id, "op", 2, provider_org="delta", gateway_id="delta/gw-1"),
-        logged_call(world, world.grant_id, "beta", 3),
+        logged_call(world, None, "gamma", 2, decision="deny", denial_reason="no_grant", status=403,
+                    response_digest=None),
+        logged_call(world, world.grant_id, "op", 3, provider_org="delta", gateway_id="delta/gw-1"),
+        logged_call(world, world.grant_id, "beta", 4),
     ])  # fmt: skip
     stand_in = SimpleNamespace(
         auth=StandInLogins(), recorder=None, limits=Limits(), state=state, chain=index, calls=calls
@@ -273,12 +277,18 @@ def test_the_grantee_sees_the_private_grant_once_the_log_shows_it_calling_under_
             assert listed[world.grant_id]["grantee"] == "beta", who
             assert listed[world.grant_id]["terms"] == PRIVATE_TERMS_NOTE
             assert (world.revoked_id in listed) == (who != "beta"), who  # beta is not gamma's grant's grantee
+            if who != "beta":  # the log shows gamma as the revoked grant's grantee, by its refused call alone
+                assert listed[world.revoked_id]["grantee"] == "gamma", who
             detail = get(f"/grants/{world.grant_id}", who)
             assert detail.status_code == 200 and detail.json()["grantee"] == "beta", who
             assert_no_window([detail.json(), listed], world.terms)
         assert [g["grant_id"] for g in get("/grants?grantee=beta", "inspector").json()["grants"]] == [world.grant_id]
+        gammas = get("/grants", "gamma").json()["grants"]
+        assert [(g["grant_id"], g["grantee"], g["state"]) for g in gammas] == [(world.revoked_id, "gamma", "revoked")]
+        assert get(f"/grants/{world.revoked_id}", "gamma").json()["grantee"] == "gamma"
+        assert [(g["purpose"], g["not_before"], g["expires_at"], g["quota"]) for g in gammas] == [(None,) * 4]
+        assert get("/grants", "op").json()["grants"] == []
         for who in ("gamma", "op"):
-            assert get("/grants", who).json()["grants"] == [], who
             assert get(f"/grants/{world.grant_id}", who).status_code == 404, who
         assert client.get(f"/api/v1/grants/{world.grant_id}").status_code == 401
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -176,6 +177,36 @@ def test_after_an_allowed_call_the_log_shows_the_grantee_without_an_opening(tmp_
     with served(stand_in) as c:
         assert get(c, GRANTEE).json()["grantee"] == GRANTEE
         assert get(c, THIRD).status_code == 404
+
+
+def test_calls_denied_under_the_grant_show_its_grantee_as_an_allowed_one_does(tmp_path: Path) -> None:
+    """A grant revoked before its grantee's first call (the demo's news-flash grant to jinghua-sec): every call the
+    log holds under it was refused ``grant_revoked``, naming the grant, as the grantor's gateway names it only when
+    the key of its terms for the caller is the grant's. The grantee lists it and reads its page, without an
+    opening, and the grantor and the regulator see who its grantee is. The third firm's own refusals (``no_grant``,
+    naming no grant) and its calls at another provider that name the grant show it nothing."""
+    grant = "0x" + GRANT_ID.hex()
+    denied = {"decision": "deny", "status": 403, "response_digest": None, "asset_id": ASSET}
+    calls = [
+        event(caller_org=GRANTEE, provider_org=GRANTOR, grant_id=grant, denial_reason="grant_revoked",
+              gateway_id=f"{GRANTOR}/gw-1", event_id="call-1", **denied),
+        event(caller_org=THIRD, provider_org=GRANTOR, grant_id=None, denial_reason="no_grant",
+              gateway_id=f"{GRANTOR}/gw-1", event_id="call-2", gateway_seq=2, **denied),
+        event(caller_org=THIRD, provider_org=OPERATOR, grant_id=grant, denial_reason="grant_revoked",
+              gateway_id=f"{OPERATOR}/gw-1", event_id="call-3", **denied),
+    ]  # fmt: skip
+    revoked = replace(private_grant(GRANT_ID, TERMS), revoked_at=1_790_000_050, revoke_reason=6)
+    stand_in = world(tmp_path, calls)
+    stand_in.state.snapshot = replace(stand_in.state.snapshot, private_grants=(revoked,))
+    with served(stand_in) as c:
+        assert listed(c, GRANTEE) == {grant: GRANTEE}
+        page = get(c, GRANTEE)
+        assert page.status_code == 200 and page.json()["grantee"] == GRANTEE
+        assert page.json()["state"] == "revoked" and page.json()["purpose"] is None
+        for who in (GRANTOR, REGULATOR):
+            assert listed(c, who) == {grant: GRANTEE} and get(c, who).json()["grantee"] == GRANTEE
+        for who in (THIRD, OPERATOR):
+            assert listed(c, who) == {} and get(c, who).status_code == 404
 
 
 # -- the grants list -------------------------------------------------------------------------------------------
