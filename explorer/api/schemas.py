@@ -445,7 +445,12 @@ class _Step(BaseModel):
 
     step: str
     ok: bool | None
-    detail: str
+    detail: str = Field(description="what the check found, in English")
+    code: str = Field(
+        description="what the check found, as a code of `explorer.provenance.DETAILS` (the page says it in its "
+        "language, from `params`); `detail` is its English"
+    )
+    params: dict[str, str | int | None] = Field(description="the values the code's words name")
 
 
 class CallStep(_Step):
