@@ -24,8 +24,9 @@
 //
 // The formats and proofs are in log/ (as in notary/log/). No dependencies beyond them and the one vendored module:
 // runs in a browser (secure context) and in Node 20 through globalThis.crypto.subtle. verifyBundle never throws: each step is
-// {step, ok, detail} with ok true (checked), false (the check failed, the detail says which hash or signature)
-// or null (the bundle says the part is still pending).
+// {step, ok, detail, code, params} with ok true (checked), false (the check failed, the detail says which hash or
+// signature) or null (the bundle says the part is still pending); detail is in English, written from code and params
+// (CHECK_WORDS), which a page says in its language.
 
 import { concat, equalBytes, fromBase64, fromHex, toBase64, toHex } from "./log/bytes.js";
 import { parseCheckpoint } from "./log/checkpoint.js";
@@ -67,9 +68,47 @@ const LOG_SUFFIX = "/audit-log";
 
 /**
  * One step's answer: ok true (checked), false (failed: the detail says which hash or signature) or null
- * (pending: the detail says why).
- * @typedef {{step: StepName, ok: boolean | null, detail: string}} Step
+ * (pending: the detail says why); code and params (which verifyBundle always gives) say the detail for a
+ * page's words (CHECK_WORDS).
+ * @typedef {{step: StepName, ok: boolean | null, detail: string, code?: string, params?: Params}} Step
  */
+
+/** @typedef {Record<string, string | number>} Params  the values a code's words name */
+/** @typedef {{detail: string, code: string, params: Params}} Said  what a check found, in English and as a code */
+
+/**
+ * What a check of the log part can say, in English, by code: a step's detail is its code's words with its params.
+ * A page says the code in its language ("verifyCheck.<code>" in i18n.js). A failed check's detail names hashes,
+ * fields and signatures as they are, so it is said as it is ("failed").
+ */
+export const CHECK_WORDS = Object.freeze({
+  "entry.ok":
+    "event {event_id}: {caller} → {provider} {method} {route} ({decision}, status {status}); {hash}(0x00 ‖ entry) = {leaf}",
+  "checkpoint.ok": "signed by the log key {name} (key id {key_id}): size {size}, root {root}",
+  "checkpoint.okSm2": "signed by the log's SM2 key {name} (key id {key_id}): size {size}, root {root}",
+  "checkpoint.okOnChain": "signed by the log key {name} ({key}): size {size}, root {root}",
+  "checkpoint.okOnChainSm2": "signed by the log's SM2 key {name} ({key}): size {size}, root {root}",
+  "cosignatures.ok": "cosigned by {who} (policy: {threshold} of {witnesses} witnesses)",
+  "cosignatures.okRegulator": "cosigned by {who} (policy: {threshold} of {witnesses} witnesses including a regulator)",
+  "inclusion.ok": "leaf {index} is in the tree of size {size} ({hashes} hashes): root {root}",
+  pending: "pending: {reason}",
+  failed: "{detail}",
+  malformed: "malformed bundle ({what})",
+  notBundle: "not an evidence bundle of format {formats} (got {found})",
+});
+
+/**
+ * What a check found: the English words of `code` with `params`, and the code and params themselves.
+ * @param {keyof typeof CHECK_WORDS} code
+ * @param {Params} params
+ * @returns {Said}
+ */
+function said(code, params) {
+  const detail = CHECK_WORDS[code].replace(/\{(\w+)\}/g, (whole, name) =>
+    params[name] === undefined ? whole : String(params[name]),
+  );
+  return { detail, code, params };
+}
 
 /**
  * The keys a bundle is checked against, as GET /api/v1/keys serves them. A witness's vkey may also be its raw
@@ -115,7 +154,13 @@ const LOG_SUFFIX = "/audit-log";
  */
 
 /** A check does not apply (the part is pending): the message says why. */
-class PendingError extends Error {}
+class PendingError extends Error {
+  /** @param {string} reason  why the part is pending, as the bundle says */
+  constructor(reason) {
+    super(`pending: ${reason}`);
+    this.reason = reason;
+  }
+}
 
 const encoder = new TextEncoder();
 
@@ -555,7 +600,7 @@ class State {
     const items = Array.isArray(this.bundle.pending) ? this.bundle.pending : [];
     for (const item of items) {
       if (isObject(item) && item.part === part) {
-        return new PendingError(`pending: ${item.reason === undefined ? "not available yet" : String(item.reason)}`);
+        return new PendingError(item.reason === undefined ? "not available yet" : String(item.reason));
       }
     }
     return new CheckError(`the bundle has no ${part} and does not say why it is pending`);
@@ -568,14 +613,6 @@ class State {
     if (!isObject(part)) throw new CheckError("checkpoint must be a JSON object");
     return part;
   }
-}
-
-/** @param {Record<string, any>} event */
-function describeEvent(event) {
-  return (
-    `event ${event.event_id}: ${event.caller_org} → ${event.provider_org} ${event.method} ${event.route} ` +
-    `(${event.decision}, status ${event.status})`
-  );
 }
 
 /** @param {State} s */
@@ -639,7 +676,11 @@ async function stepEntry(s) {
     }
   }
   if (problems.length || event === null) throw new CheckError(problems.join("; "));
-  return `${describeEvent(event)}; ${tree.name}(0x00 ‖ entry) = ${toHex(leaf)}`;
+  const { event_id, caller_org: caller, provider_org: provider, method, route, decision, status } = event;
+  const named = { event_id, caller, provider, method, route, decision, status };
+  /** @type {Params} */
+  const params = Object.fromEntries(Object.entries(named).map(([k, v]) => [k, typeof v === "number" ? v : String(v)]));
+  return said("entry.ok", { ...params, hash: tree.name, leaf: toHex(leaf) });
 }
 
 /** @param {State} s */
@@ -653,7 +694,8 @@ async function stepCheckpoint(s) {
   if (chain !== null) {
     const signer = await checkUnderChainLogKeys(note, chain);
     checkpointClaims(s, part, cp, chain.origin);
-    return `signed by ${label} ${signer.name} (${signer.describe}): size ${cp.size}, root ${toHex(cp.root)}`;
+    const found = { name: signer.name, key: signer.describe, size: String(cp.size), root: toHex(cp.root) };
+    return said(s.suite.name === "sm" ? "checkpoint.okOnChainSm2" : "checkpoint.okOnChain", found);
   }
   const log = await parseLogKey(s.keys, s.suite);
   let signed = false;
@@ -671,7 +713,8 @@ async function stepCheckpoint(s) {
     throw new CheckError(`no signature by ${label} ${log.name} (key id ${toHex(log.keyId)}); signed by: ${names}`);
   }
   checkpointClaims(s, part, cp, log.origin);
-  return `signed by ${label} ${log.name} (key id ${toHex(log.keyId)}): size ${cp.size}, root ${toHex(cp.root)}`;
+  const found = { name: log.name, key_id: toHex(log.keyId), size: String(cp.size), root: toHex(cp.root) };
+  return said(s.suite.name === "sm" ? "checkpoint.okSm2" : "checkpoint.ok", found);
 }
 
 /**
@@ -716,7 +759,8 @@ async function stepCosignatures(s) {
     const which = policy.requireRegulator && regulators.length ? ` (regulators: ${regulators.join(", ")})` : "";
     throw new CheckError(`cosigned by ${who}: the policy needs ${describePolicy(policy)}${which}`);
   }
-  return `cosigned by ${who} (policy: ${describePolicy(policy)})`;
+  const counted = { who, threshold: policy.threshold, witnesses: policy.witnesses.size };
+  return said(policy.requireRegulator ? "cosignatures.okRegulator" : "cosignatures.ok", counted);
 }
 
 /** @param {State} s */
@@ -744,12 +788,13 @@ async function stepInclusion(s) {
       `the proof leads from leaf ${index} (${toHex(s.leaf)}) to root ${toHex(root)}, the checkpoint's root is ${toHex(cp.root)}`,
     );
   }
-  return `leaf ${index} is in the tree of size ${cp.size} (${proof.length} hashes): root ${toHex(root)}`;
+  const proved = { index: String(index), size: String(cp.size), hashes: proof.length, root: toHex(root) };
+  return said("inclusion.ok", proved);
 }
 
 /**
  * Run in this order (inclusion needs the checkpoint's root); reported in STEPS order.
- * @type {[StepName, (s: State) => Promise<string>][]}
+ * @type {[StepName, (s: State) => Promise<Said>][]}
  */
 const CHECKS = [
   ["entry", stepEntry],
@@ -774,11 +819,7 @@ export async function verifyBundle(bundle, keys, options) {
         : Array.isArray(bundle)
           ? "a list"
           : typeof bundle;
-    return STEPS.map((step) => ({
-      step,
-      ok: false,
-      detail: `not an evidence bundle of format ${FORMATS.join(" or ")} (got ${found})`,
-    }));
+    return STEPS.map((step) => ({ step, ok: false, ...said("notBundle", { formats: FORMATS.join(" or "), found }) }));
   }
   const event = isObject(options) && options.event !== undefined && options.event !== null ? options.event : undefined;
   const state = new State(bundle, keys, event);
@@ -786,14 +827,14 @@ export async function verifyBundle(bundle, keys, options) {
   const results = {};
   for (const [step, check] of CHECKS) {
     try {
-      results[step] = { step, ok: true, detail: await check(state) };
+      results[step] = { step, ok: true, ...(await check(state)) };
     } catch (exc) {
-      if (exc instanceof PendingError) results[step] = { step, ok: null, detail: exc.message };
-      else if (exc instanceof CheckError) results[step] = { step, ok: false, detail: exc.message };
+      if (exc instanceof PendingError) results[step] = { step, ok: null, ...said("pending", { reason: exc.reason }) };
+      else if (exc instanceof CheckError) results[step] = { step, ok: false, ...said("failed", { detail: exc.message }) };
       else {
         const error = /** @type {{name?: unknown, message?: unknown} | null | undefined} */ (exc);
         const what = error && error.name ? `${error.name}: ${error.message}` : String(exc);
-        results[step] = { step, ok: false, detail: `malformed bundle (${what})` };
+        results[step] = { step, ok: false, ...said("malformed", { what }) };
       }
     }
   }

@@ -236,13 +236,13 @@ export async function viewProvenance(ctx) {
     section(
       t("prov.browserSteps"),
       h("p", { class: "muted" }, t("prov.browserIntro")),
-      stepList(browserSteps, "browser-", serverByStep, "check"),
+      stepList(browserSteps, "browser-", serverByStep, "verifyCheck"),
     ),
     chainSteps.length
       ? section(
           t("prov.chainSteps"),
           h("p", { class: "muted" }, t("prov.chainIntro")),
-          stepList(chainSteps, "chain-", null, "check"),
+          stepList(chainSteps, "chain-", null, "verifyCheck"),
         )
       : null,
     event ? section(t("prov.event"), kvAll(event)) : null,

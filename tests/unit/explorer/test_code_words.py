@@ -2,12 +2,16 @@
 (``denial.<code>``) a gateway or the explorer records and the calls page's filter suggests, each alarm rule
 (``alarmRule.<rule>``) of ``network.alarms.rules``, and, on a PSI job's page, each step of a job
 (``jobStep.<step>``) and each party and set a disclosure's claim names (``jobParty.<party>``, ``jobSet.<set>``), and,
-on a call's provenance page, what each link found (``provStep.<code>`` of ``explorer.provenance.DETAILS``)."""
+on a call's provenance page, what each link found (``provStep.<code>`` of ``explorer.provenance.DETAILS``) and what
+each of the browser's checks found (``verifyCheck.<code>`` of ``CHECK_WORDS`` in ``explorer/static/verify.js``)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from explorer.audit import DENIALS
 from explorer.provenance import DETAILS
@@ -57,21 +61,43 @@ def templates(prefix: str, lang: str) -> dict[str, str]:
     source = (STATIC / "i18n.js").read_text(encoding="utf-8")
     zh, en = source.index("\n  zh: {"), source.index("\n  en: {")
     part = source[zh:en] if lang == "zh" else source[en : source.index("\n};")]
-    entry = re.compile(rf'^\s*"{re.escape(prefix)}\.([a-z_.-]+)":\s*"((?:[^"\\]|\\.)*)"', re.MULTILINE)
+    entry = re.compile(rf'^\s*"{re.escape(prefix)}\.([A-Za-z0-9_.-]+)":\s*"((?:[^"\\]|\\.)*)"', re.MULTILINE)
     return dict(entry.findall(part))
 
 
-def test_every_provenance_code_has_words_in_both_languages_naming_its_params() -> None:
-    zh, en = templates("provStep", "zh"), templates("provStep", "en")
-    codes = set(DETAILS)
+def check_words() -> dict[str, str]:
+    """``CHECK_WORDS`` of ``verify.js``: each code its browser checks can give, with its English words."""
+    source = (STATIC / "verify.js").read_text(encoding="utf-8")
+    block = source[source.index("export const CHECK_WORDS = Object.freeze({") :]
+    block = block[: block.index("\n});")]
+    entry = re.compile(r'^\s*"?([A-Za-z0-9_.-]+)"?:\s*"((?:[^"\\]|\\.)*)"', re.MULTILINE)
+    return dict(entry.findall(block.split("\n", 1)[1]))
+
+
+@pytest.mark.parametrize(
+    ("prefix", "english", "as_given"),
+    [
+        ("provStep", DETAILS, lambda code: code.startswith("evidence.")),  # the notary's verifier's English as is
+        ("verifyCheck", check_words(), lambda code: code == "failed"),  # a failure names hashes and fields as is
+    ],
+    ids=["provenance", "browser-checks"],
+)
+def test_every_code_has_words_in_both_languages_naming_its_params(
+    prefix: str, english: dict[str, str], as_given: Callable[[str], bool]
+) -> None:
+    """Every code the server (or verify.js) can give has words in Chinese and English, naming only the parameters
+    it is given, and the English words are the English the code's detail was written in."""
+    assert len(english) > 5
+    zh, en = templates(prefix, "zh"), templates(prefix, "en")
+    codes = set(english)
     assert codes <= set(zh) and codes <= set(en), (
         f"no words: zh {sorted(codes - set(zh))}, en {sorted(codes - set(en))}"
     )
     named = re.compile(r"\{(\w+)\}")
-    for code, english in DETAILS.items():
-        params = set(named.findall(english))
+    for code, said in english.items():
+        params = set(named.findall(said))
         for lang, words in (("zh", zh[code]), ("en", en[code])):
-            assert set(named.findall(words)) <= params, f"{lang} provStep.{code} names a parameter the server sends not"
-        if not code.startswith("evidence."):  # the evidence links' details are the notary's verifier's, in English
-            assert set(named.findall(zh[code])) == params, f"zh provStep.{code} leaves out a parameter"
-            assert en[code] == english, f"en provStep.{code} is not the server's English"
+            assert set(named.findall(words)) <= params, f"{lang} {prefix}.{code} names a parameter not given"
+        assert en[code] == said, f"en {prefix}.{code} is not the English its detail is written in"
+        if not as_given(code):
+            assert set(named.findall(zh[code])) == params, f"zh {prefix}.{code} leaves out a parameter"
