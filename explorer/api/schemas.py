@@ -923,7 +923,12 @@ class Alarm(BaseModel):
     severity: Literal["info", "warning", "critical"]
     subject: str = Field(description="the component: `witness/<org>`, `node/<org>`, `gateway/<org>`, `notary`, ...")
     org: str | None = Field(description="the firm whose component the subject is, if any")
-    summary: str
+    summary: str = Field(description="what holds, in English")
+    summary_code: str | None = Field(
+        description="what `summary` says, as a code of `network.alarms.rules.SUMMARIES` (the page says it in its "
+        "language from `summary_params`); null for an alarm evaluated before the codes"
+    )
+    summary_params: dict[str, str | int] = Field(description="the values the summary's code names")
     since_ms: int
     resolved_ms: int | None
 

@@ -616,6 +616,40 @@ export const STRINGS = {
     "alarmRule.gateway-down": "网关无响应",
     "alarmRule.gateway-outbox": "网关发件箱积压",
     "alarmRule.quota-store": "配额存储不可用",
+    "alarmSummary.witness.down": "见证人 {org} 无响应",
+    "alarmSummary.witness_quorum.lost": "检查点无法发布：{total} 个见证人中 {up} 个在线，策略需要 {need} 个",
+    "alarmSummary.witness_quorum.lost_regulator": "检查点无法发布：{total} 个见证人中 {up} 个在线，策略需要 {need} 个且须含监管方，而监管方均不在线",
+    "alarmSummary.witness_quorum.at_risk": "法定数有风险：{total} 个见证人中 {up} 个在线，策略需要 {need} 个",
+    "alarmSummary.node.down": "链节点 {org} 无响应",
+    "alarmSummary.node.not_in_sync": "链节点 {org}：未同步",
+    "alarmSummary.node.not_in_quorum": "链节点 {org}：不在法定数中",
+    "alarmSummary.node.not_in_sync_or_quorum": "链节点 {org}：未同步，不在法定数中",
+    "alarmSummary.chain_quorum.lost": "无法决定新区块：{validators} 个验证人中 {working} 个在线且在法定数中，QBFT 需要 {need} 个",
+    "alarmSummary.chain_quorum.at_risk": "共识有风险：{validators} 个验证人中 {working} 个在线且在法定数中，QBFT 需要 {need} 个",
+    "alarmSummary.missed_proposals": "验证人 {name} 近期漏掉 {rise} 次出块提议（累计 {count} 次）",
+    "alarmSummary.abstaining.now":
+      "验证人 {org} 暂停投票：其已签消息记录是新的或落后于其他节点（数据目录被清空、丢失或从备份恢复，或在其他节点出块时离线）；它将从其他节点最新高度的下一个高度起恢复投票",
+    "alarmSummary.abstaining.recently":
+      "验证人 {org} 近期在 {heights} 个高度上未投票：其已签消息记录是新的或落后于其他节点（数据目录被清空、丢失或从备份恢复，或在其他节点出块时离线）；它将从其他节点最新高度的下一个高度起恢复投票",
+    "alarmSummary.signed_conflicts": "验证人 {org} 近期拒绝签署 {refused} 条与其先前所签相冲突的消息（累计 {total} 条）；它已重发先前的消息",
+    "alarmSummary.notary.down": "公证服务无响应",
+    "alarmSummary.anchoring.waiting": "最早一个未锚定的已发布大小 {size} 已等待 {waited} 秒（已锚定大小 {anchored}，已发布大小 {published}）",
+    "alarmSummary.anchoring.waiting_failing":
+      "最早一个未锚定的已发布大小 {size} 已等待 {waited} 秒（已锚定大小 {anchored}，已发布大小 {published}）；锚定已连续失败 {failing} 秒：{error}",
+    "alarmSummary.anchoring.none_waiting": "没有等待锚定的已发布大小（已锚定大小 {anchored}，已发布大小 {published}）",
+    "alarmSummary.anchoring.none_waiting_failing":
+      "没有等待锚定的已发布大小（已锚定大小 {anchored}，已发布大小 {published}）；锚定已连续失败 {failing} 秒：{error}",
+    "alarmSummary.sequence_gap": "网关序号中有 {gaps} 处未补齐的缺口",
+    "alarmSummary.notary_integrity": "公证服务有 {alarms} 条未处理的完整性告警：见其 /v1/alarms?state=open",
+    "alarmSummary.gateway.down": "{org} 的网关无响应",
+    "alarmSummary.quota_store": "{org} 的网关：无法连接其配额存储（{store}）；受配额限制的调用一律拒绝（503 quota_unavailable）",
+    "alarmSummary.gateway_outbox": "{org} 的网关：发件箱积压 {pending} / {capacity}（{share}）",
+    "alarmSubject.witness": "见证人 {name}",
+    "alarmSubject.node": "链节点 {name}",
+    "alarmSubject.gateway": "{name} 的网关",
+    "alarmSubject.notary": "公证服务",
+    "alarmSubject.witnesses": "见证人",
+    "alarmSubject.chain": "链",
     "alarms.subject": "组件",
     "alarms.summary": "说明",
     "alarms.since": "开始时间",
@@ -1318,6 +1352,48 @@ export const STRINGS = {
     "alarmRule.gateway-down": "gateway down",
     "alarmRule.gateway-outbox": "gateway outbox filling",
     "alarmRule.quota-store": "quota store unreachable",
+    "alarmSummary.witness.down": "witness {org} does not answer",
+    "alarmSummary.witness_quorum.lost":
+      "checkpoints cannot be published: {up} of {total} witnesses up, the policy needs {need}",
+    "alarmSummary.witness_quorum.lost_regulator":
+      "checkpoints cannot be published: {up} of {total} witnesses up, the policy needs {need} and a regulator's, none of which is up",
+    "alarmSummary.witness_quorum.at_risk": "quorum at risk: {up} of {total} witnesses up, the policy needs {need}",
+    "alarmSummary.node.down": "chain node {org} does not answer",
+    "alarmSummary.node.not_in_sync": "chain node {org}: not in sync",
+    "alarmSummary.node.not_in_quorum": "chain node {org}: not in quorum",
+    "alarmSummary.node.not_in_sync_or_quorum": "chain node {org}: not in sync, not in quorum",
+    "alarmSummary.chain_quorum.lost":
+      "no block can be decided: {working} of {validators} validators up and in quorum, QBFT needs {need}",
+    "alarmSummary.chain_quorum.at_risk":
+      "consensus at risk: {working} of {validators} validators up and in quorum, QBFT needs {need}",
+    "alarmSummary.missed_proposals": "validator {name} missed {rise} proposal(s) recently ({count} counted in all)",
+    "alarmSummary.abstaining.now":
+      "validator {org} sits out voting: its record of signed messages is fresh or behind its peers (its data directory was wiped, lost or restored from a backup, or it was down while they decided blocks); it votes again from the height after its peers' head",
+    "alarmSummary.abstaining.recently":
+      "validator {org} sat out {heights} height(s) recently: its record of signed messages is fresh or behind its peers (its data directory was wiped, lost or restored from a backup, or it was down while they decided blocks); it votes again from the height after its peers' head",
+    "alarmSummary.signed_conflicts":
+      "validator {org} refused to sign {refused} message(s) recently that conflicted with what it had signed before ({total} in all); it sent the earlier ones again",
+    "alarmSummary.notary.down": "the notary does not answer",
+    "alarmSummary.anchoring.waiting":
+      "the oldest published size not anchored, {size}, has waited {waited} s (anchored size {anchored}, published size {published})",
+    "alarmSummary.anchoring.waiting_failing":
+      "the oldest published size not anchored, {size}, has waited {waited} s (anchored size {anchored}, published size {published}); anchoring fails for {failing} s: {error}",
+    "alarmSummary.anchoring.none_waiting":
+      "no published size waits to be anchored (anchored size {anchored}, published size {published})",
+    "alarmSummary.anchoring.none_waiting_failing":
+      "no published size waits to be anchored (anchored size {anchored}, published size {published}); anchoring fails for {failing} s: {error}",
+    "alarmSummary.sequence_gap": "{gaps} open gap(s) in gateways' sequence numbers",
+    "alarmSummary.notary_integrity": "{alarms} open integrity alarm(s) of the notary: see its /v1/alarms?state=open",
+    "alarmSummary.gateway.down": "gateway of {org} does not answer",
+    "alarmSummary.quota_store":
+      "gateway of {org}: its quota store ({store}) cannot be reached; calls under a quota are refused (503 quota_unavailable)",
+    "alarmSummary.gateway_outbox": "gateway of {org}: outbox {pending} of {capacity} pending ({share})",
+    "alarmSubject.witness": "witness {name}",
+    "alarmSubject.node": "chain node {name}",
+    "alarmSubject.gateway": "gateway of {name}",
+    "alarmSubject.notary": "notary",
+    "alarmSubject.witnesses": "witnesses",
+    "alarmSubject.chain": "chain",
     "alarms.subject": "Component",
     "alarms.summary": "Summary",
     "alarms.since": "Since",

@@ -358,6 +358,8 @@
  * @property {string} subject  the component: `witness/<org>`, `node/<org>`, `gateway/<org>`, `notary`, ...
  * @property {string | null} org
  * @property {string} summary
+ * @property {string | null} [summary_code]  what summary says, for the page's words (alarmSummary.<code>)
+ * @property {Record<string, string | number>} [summary_params]  the values the code names
  * @property {number} since_ms
  * @property {number | null} resolved_ms
  */

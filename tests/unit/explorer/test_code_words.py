@@ -3,7 +3,9 @@
 (``alarmRule.<rule>``) of ``network.alarms.rules``, and, on a PSI job's page, each step of a job
 (``jobStep.<step>``) and each party and set a disclosure's claim names (``jobParty.<party>``, ``jobSet.<set>``), and,
 on a call's provenance page, what each link found (``provStep.<code>`` of ``explorer.provenance.DETAILS``) and what
-each of the browser's checks found (``verifyCheck.<code>`` of ``CHECK_WORDS`` in ``explorer/static/verify.js``)."""
+each of the browser's checks found (``verifyCheck.<code>`` of ``CHECK_WORDS`` in ``explorer/static/verify.js``), and on
+the alarms page what each alarm's summary says (``alarmSummary.<code>`` of ``network.alarms.rules.SUMMARIES``) and
+each kind of component an alarm's subject names (``alarmSubject.<kind>``)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import pytest
 from explorer.audit import DENIALS
 from explorer.provenance import DETAILS
 from gateway.policy import DENIAL_REASONS
-from network.alarms.rules import RULES
+from network.alarms.rules import RULES, SUMMARIES
 from privacy.asset import STEPS
 from privacy.disclosure import PARTIES, SETS
 
@@ -79,8 +81,9 @@ def check_words() -> dict[str, str]:
     [
         ("provStep", DETAILS, lambda code: code.startswith("evidence.")),  # the notary's verifier's English as is
         ("verifyCheck", check_words(), lambda code: code == "failed"),  # a failure names hashes and fields as is
+        ("alarmSummary", SUMMARIES, lambda code: False),
     ],
-    ids=["provenance", "browser-checks"],
+    ids=["provenance", "browser-checks", "alarm-summaries"],
 )
 def test_every_code_has_words_in_both_languages_naming_its_params(
     prefix: str, english: dict[str, str], as_given: Callable[[str], bool]
@@ -101,3 +104,13 @@ def test_every_code_has_words_in_both_languages_naming_its_params(
         assert en[code] == said, f"en {prefix}.{code} is not the English its detail is written in"
         if not as_given(code):
             assert set(named.findall(zh[code])) == params, f"zh {prefix}.{code} leaves out a parameter"
+
+
+def test_every_kind_of_alarm_subject_has_words_in_both_languages() -> None:
+    """The subjects the rules name: ``witness/<org>``, ``node/<org>``, ``gateway/<org>``, ``notary``, ``witnesses``,
+    ``chain`` (each rule's subject as ``network.alarms.rules`` writes it)."""
+    source = (Path(__file__).resolve().parents[3] / "network" / "alarms" / "rules.py").read_text(encoding="utf-8")
+    kinds = set(re.findall(r'(?:said\(\s*"[a-z-]+",\s*|subject = )f?"([a-z]+)[/"]', source))
+    assert {"witness", "node", "gateway", "notary", "witnesses", "chain"} <= kinds, kinds
+    zh, en = words("alarmSubject")
+    assert kinds <= zh and kinds <= en, f"no words: zh {sorted(kinds - zh)}, en {sorted(kinds - en)}"
