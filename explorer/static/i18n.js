@@ -379,6 +379,19 @@ export const STRINGS = {
     "verifyCheck.failed": "未通过：{detail}",
     "verifyCheck.malformed": "证据包格式有误（{what}）",
     "verifyCheck.notBundle": "不是格式为 {formats} 的证据包（实为 {found}）",
+    "verifyCheck.chain.v1": "v1 证据包携带整个区块：其各根由 notary/verify.py 重新计算",
+    "verifyCheck.chain.notV2": "不是格式为 {format} 的证据包",
+    "verifyCheck.chain.pending": "锚定尚未产生",
+    "verifyCheck.txInBlock.ok": "交易 {index}：自 transactionsRoot 起 {nodes} 个节点的证明",
+    "verifyCheck.txSucceeded.ok": "收据状态 1，自 receiptsRoot 起 {nodes} 个节点的证明",
+    "verifyCheck.blockHash.ok": "区块哈希 0x{hash} 由区块头重新计算得出",
+    "verifyCheck.anchorLog.ok": "{contract} 记录了 Anchored({origin}，大小 {size}，根 {root}，{hash}(检查点正文) {digest})",
+    "verifyCheck.anchorLog.okSigned":
+      "{contract} 记录了 Anchored({origin}，大小 {size}，根 {root}，{hash}(检查点正文) {digest})；已在链上核验：AuditAnchor 在日志密钥下验证了所锚定内容的 SM2 签名（AnchorSigned）",
+    "verifyCheck.anchorLog.okSignedOther":
+      "{contract} 记录了 Anchored({origin}，大小 {size}，根 {root}，{hash}(检查点正文) {digest})；已在链上核验：AuditAnchor 在公证方成员的另一把日志密钥（不在所给日志密钥之列）下验证了所锚定内容的 SM2 签名（AnchorSigned）",
+    "verifyCheck.anchorLog.okUnsigned":
+      "{contract} 记录了 Anchored({origin}，大小 {size}，根 {root}，{hash}(检查点正文) {digest})；未在链上核验（无 AnchorSigned 日志：普通锚定，只有在国密联盟开始拒绝未签名锚定之前部署的 AuditAnchor 才接受）；检查点由日志密钥所作的 SM2 签名已在检查点一步离线核验",
 
     "block.title": "区块 {number}",
     "block.details": "区块信息",
@@ -1110,6 +1123,20 @@ export const STRINGS = {
     "verifyCheck.failed": "{detail}",
     "verifyCheck.malformed": "malformed bundle ({what})",
     "verifyCheck.notBundle": "not an evidence bundle of format {formats} (got {found})",
+    "verifyCheck.chain.v1": "a v1 bundle carries the whole block: its roots are recomputed by notary/verify.py",
+    "verifyCheck.chain.notV2": "not an evidence bundle of format {format}",
+    "verifyCheck.chain.pending": "the anchor is pending",
+    "verifyCheck.txInBlock.ok": "transaction {index}: proof of {nodes} node(s) from transactionsRoot",
+    "verifyCheck.txSucceeded.ok": "receipt status 1, proof of {nodes} node(s) from receiptsRoot",
+    "verifyCheck.blockHash.ok": "block hash 0x{hash} recomputed from its header",
+    "verifyCheck.anchorLog.ok":
+      "{contract} logged Anchored({origin}, size {size}, root {root}, {hash}(checkpoint body) {digest})",
+    "verifyCheck.anchorLog.okSigned":
+      "{contract} logged Anchored({origin}, size {size}, root {root}, {hash}(checkpoint body) {digest}); checked on chain: AuditAnchor verified the SM2 signature of what it anchors (AnchorSigned) under the log's key",
+    "verifyCheck.anchorLog.okSignedOther":
+      "{contract} logged Anchored({origin}, size {size}, root {root}, {hash}(checkpoint body) {digest}); checked on chain: AuditAnchor verified the SM2 signature of what it anchors (AnchorSigned) under a log key of the notary's member other than the log's keys given",
+    "verifyCheck.anchorLog.okUnsigned":
+      "{contract} logged Anchored({origin}, size {size}, root {root}, {hash}(checkpoint body) {digest}); NOT checked on chain (no AnchorSigned log: a plain anchor, which only an AuditAnchor deployed before sm consortia refused unsigned anchors takes); the checkpoint's SM2 signature by the log key is checked offline in the checkpoint step",
 
     "block.title": "Block {number}",
     "block.details": "Block",

@@ -95,6 +95,20 @@ export const CHECK_WORDS = Object.freeze({
   failed: "{detail}",
   malformed: "malformed bundle ({what})",
   notBundle: "not an evidence bundle of format {formats} (got {found})",
+  // the chain part (verifyChain)
+  "chain.v1": "a v1 bundle carries the whole block: its roots are recomputed by notary/verify.py",
+  "chain.notV2": "not an evidence bundle of format {format}",
+  "chain.pending": "the anchor is pending",
+  "txInBlock.ok": "transaction {index}: proof of {nodes} node(s) from transactionsRoot",
+  "txSucceeded.ok": "receipt status 1, proof of {nodes} node(s) from receiptsRoot",
+  "blockHash.ok": "block hash 0x{hash} recomputed from its header",
+  "anchorLog.ok": "{contract} logged Anchored({origin}, size {size}, root {root}, {hash}(checkpoint body) {digest})",
+  "anchorLog.okSigned":
+    "{contract} logged Anchored({origin}, size {size}, root {root}, {hash}(checkpoint body) {digest}); checked on chain: AuditAnchor verified the SM2 signature of what it anchors (AnchorSigned) under the log's key",
+  "anchorLog.okSignedOther":
+    "{contract} logged Anchored({origin}, size {size}, root {root}, {hash}(checkpoint body) {digest}); checked on chain: AuditAnchor verified the SM2 signature of what it anchors (AnchorSigned) under a log key of the notary's member other than the log's keys given",
+  "anchorLog.okUnsigned":
+    "{contract} logged Anchored({origin}, size {size}, root {root}, {hash}(checkpoint body) {digest}); NOT checked on chain (no AnchorSigned log: a plain anchor, which only an AuditAnchor deployed before sm consortia refused unsigned anchors takes); the checkpoint's SM2 signature by the log key is checked offline in the checkpoint step",
 });
 
 /**
@@ -926,18 +940,16 @@ function receiptStatus(/** @type {Uint8Array} */ raw) {
  * transaction's signature and calldata and the header's seals are not checked here. Never throws: ok null when
  * the anchor is pending, or for a v1 bundle (whole blocks are not rechecked in the browser).
  * @param {unknown} bundle
- * @returns {{step: AnchorStepName, ok: boolean | null, detail: string}[]}
+ * @returns {({step: AnchorStepName, ok: boolean | null} & Said)[]}
  */
 export function verifyAnchorProofs(bundle) {
-  /** @type {(ok: boolean | null, detail: string) => {step: AnchorStepName, ok: boolean | null, detail: string}[]} */
-  const all = (ok, detail) => ANCHOR_STEPS.map((step) => ({ step, ok, detail }));
+  /** @type {(ok: boolean | null, found: Said) => ({step: AnchorStepName, ok: boolean | null} & Said)[]} */
+  const all = (ok, found) => ANCHOR_STEPS.map((step) => ({ step, ok, ...found }));
   if (!isObject(bundle) || bundle.format !== FORMAT) {
-    if (isObject(bundle) && FORMATS.includes(bundle.format)) {
-      return all(null, "a v1 bundle carries the whole block: its roots are recomputed by notary/verify.py");
-    }
-    return all(false, `not an evidence bundle of format ${FORMAT}`);
+    if (isObject(bundle) && FORMATS.includes(bundle.format)) return all(null, said("chain.v1", {}));
+    return all(false, said("chain.notV2", { format: FORMAT }));
   }
-  if (bundle.anchor === null) return all(null, "the anchor is pending");
+  if (bundle.anchor === null) return all(null, said("chain.pending", {}));
   /** @type {Uint8Array[] | null} */
   let header = null;
   /** @type {number | null} */
@@ -960,7 +972,7 @@ export function verifyAnchorProofs(bundle) {
     if (!Number.isSafeInteger(value) || value < 0) throw new CheckError("anchor.transaction.index must be a non-negative integer");
     return /** @type {number} */ (value);
   };
-  /** @type {Record<AnchorStepName, () => string>} */
+  /** @type {Record<AnchorStepName, () => Said>} */
   const checks = {
     "transaction in block": () => {
       const at = index();
@@ -971,7 +983,7 @@ export function verifyAnchorProofs(bundle) {
         throw new CheckError(`the transactions trie holds another transaction at index ${at} (keccak 0x${toHex(keccak256(value))})`);
       }
       position = at;
-      return `transaction ${at}: proof of ${proof.length} node(s) from transactionsRoot`;
+      return said("txInBlock.ok", { index: at, nodes: proof.length });
     },
     "transaction succeeded": () => {
       const at = index();
@@ -982,7 +994,7 @@ export function verifyAnchorProofs(bundle) {
       if (!equalBytes(value, receipt)) throw new CheckError(`the receipts trie holds another receipt at index ${at} than the bundle's`);
       const status = receiptStatus(receipt);
       if (status !== 1) throw new CheckError(`the anchor transaction failed (receipt status ${status})`);
-      return `receipt status 1, proof of ${proof.length} node(s) from receiptsRoot`;
+      return said("txSucceeded.ok", { nodes: proof.length });
     },
     "block hash": () => {
       const digest = blockHash(hexField(block.header, "anchor.block.header"), readHeader());
@@ -990,16 +1002,16 @@ export function verifyAnchorProofs(bundle) {
       if (!equalBytes(digest, claimed)) {
         throw new CheckError(`the header hashes to 0x${toHex(digest)}, the bundle claims 0x${toHex(claimed)}`);
       }
-      return `block hash 0x${toHex(digest)} recomputed from its header`;
+      return said("blockHash.ok", { hash: toHex(digest) });
     },
   };
   return ANCHOR_STEPS.map((step) => {
     try {
-      return { step, ok: true, detail: checks[step]() };
+      return { step, ok: true, ...checks[step]() };
     } catch (exc) {
-      if (exc instanceof CheckError) return { step, ok: false, detail: exc.message };
+      if (exc instanceof CheckError) return { step, ok: false, ...said("failed", { detail: exc.message }) };
       const error = /** @type {{name?: unknown, message?: unknown} | null | undefined} */ (exc);
-      return { step, ok: false, detail: `malformed bundle (${error && error.name ? `${error.name}: ${error.message}` : String(exc)})` };
+      return { step, ok: false, ...said("malformed", { what: error && error.name ? `${error.name}: ${error.message}` : String(exc) }) };
     }
   });
 }
@@ -1009,7 +1021,7 @@ export function verifyAnchorProofs(bundle) {
 /** The name of the step that checks the receipt's Anchored log against the bundle's checkpoint. */
 export const ANCHOR_LOG_STEP = "anchor log";
 /** @typedef {AnchorStepName | "anchor log"} ChainStepName */
-/** @typedef {{step: ChainStepName, ok: boolean | null, detail: string}} ChainStep */
+/** @typedef {{step: ChainStepName, ok: boolean | null, detail: string, code?: string, params?: Params}} ChainStep */
 /** @type {readonly ChainStepName[]} */
 export const CHAIN_STEPS = Object.freeze([...ANCHOR_STEPS, ANCHOR_LOG_STEP]);
 
@@ -1095,15 +1107,14 @@ function anchoredDiffers(log, cp, digest, digestName) {
  * AnchorSigned log beside Anchored says (anchor_signed), and under which key; an anchor without one was taken
  * unchecked, by an AuditAnchor deployed before sm consortia refused unsigned anchors.
  * @param {Uint8Array} receipt  @param {Uint8Array} to  @param {Checkpoint} cp  @param {unknown} keys
+ * @returns {"anchorLog.okUnsigned" | "anchorLog.okSigned" | "anchorLog.okSignedOther"}
  */
 function signatureCheckedOnChain(receipt, to, cp, keys) {
   const origin = keccak256(encoder.encode(cp.origin));
   const signed = anchoredLogs(receipt, ANCHOR_SIGNED_EVENT).filter(
     (log) => equalBytes(log.address, to) && log.topics.length === 3 && equalBytes(log.topics[1], origin) && equalBytes(log.topics[2], word(cp.size)),
   );
-  if (!signed.length) {
-    return "; NOT checked on chain (no AnchorSigned log: a plain anchor, which only an AuditAnchor deployed before sm consortia refused unsigned anchors takes); the checkpoint's SM2 signature by the log key is checked offline in the checkpoint step";
-  }
+  if (!signed.length) return "anchorLog.okUnsigned";
   const data = signed[0].data;
   // the log's vkey, and its keys on chain when the keys list them (a log whose key rotated)
   const chainKeys = isObject(keys) && isObject(keys.log_keys) && Array.isArray(keys.log_keys.keys) ? keys.log_keys.keys : [];
@@ -1113,7 +1124,7 @@ function signatureCheckedOnChain(receipt, to, cp, keys) {
     const blob = fromBase64(vkey.split("+").slice(2).join("+"), "vkey");
     return data.length >= 3 * WORD && blob.length >= 64 && equalBytes(data.subarray(WORD, 3 * WORD), blob.subarray(blob.length - 64));
   });
-  return `; checked on chain: AuditAnchor verified the SM2 signature of what it anchors (AnchorSigned) under ${logKey ? "the log's key" : "a log key of the notary's member other than the log's keys given"}`;
+  return logKey ? "anchorLog.okSigned" : "anchorLog.okSignedOther";
 }
 
 /**
@@ -1129,7 +1140,9 @@ function signatureCheckedOnChain(receipt, to, cp, keys) {
 export async function verifyAnchorLog(bundle, keys) {
   const step = ANCHOR_LOG_STEP;
   const [proofs] = verifyAnchorProofs(bundle);
-  if (proofs.ok === null || !isObject(bundle) || bundle.format !== FORMAT) return { step, ok: proofs.ok, detail: proofs.detail };
+  if (proofs.ok === null || !isObject(bundle) || bundle.format !== FORMAT) {
+    return { step, ok: proofs.ok, detail: proofs.detail, code: proofs.code, params: proofs.params };
+  }
   try {
     const anchor = isObject(bundle.anchor) ? bundle.anchor : {};
     const block = isObject(anchor.block) ? anchor.block : {};
@@ -1150,17 +1163,13 @@ export async function verifyAnchorLog(bundle, keys) {
     }
     const problems = own.map((log) => anchoredDiffers(log, cp, digest, tree.name));
     if (problems.every((p) => p.length)) throw new CheckError(`the Anchored log is not the checkpoint's: ${problems[0].join("; ")}`);
-    return {
-      step,
-      ok: true,
-      detail:
-        `0x${toHex(to)} logged Anchored(${quote(cp.origin)}, size ${cp.size}, root ${toHex(cp.root)}, ${tree.name}(checkpoint body) ${toHex(digest)})` +
-        (suiteOf(keys) === SM ? signatureCheckedOnChain(hexField(block.receipt, "anchor.block.receipt"), to, cp, keys) : ""),
-    };
+    const code = suiteOf(keys) === SM ? signatureCheckedOnChain(hexField(block.receipt, "anchor.block.receipt"), to, cp, keys) : "anchorLog.ok";
+    const logged = { contract: `0x${toHex(to)}`, origin: quote(cp.origin), size: String(cp.size), root: toHex(cp.root) };
+    return { step, ok: true, ...said(code, { ...logged, hash: tree.name, digest: toHex(digest) }) };
   } catch (exc) {
-    if (exc instanceof CheckError) return { step, ok: false, detail: exc.message };
+    if (exc instanceof CheckError) return { step, ok: false, ...said("failed", { detail: exc.message }) };
     const error = /** @type {{name?: unknown, message?: unknown} | null | undefined} */ (exc);
-    return { step, ok: false, detail: `malformed bundle (${error && error.name ? `${error.name}: ${error.message}` : String(exc)})` };
+    return { step, ok: false, ...said("malformed", { what: error && error.name ? `${error.name}: ${error.message}` : String(exc) }) };
   }
 }
 
