@@ -9,6 +9,7 @@ each kind of component an alarm's subject names (``alarmSubject.<kind>``)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -67,6 +68,7 @@ def templates(prefix: str, lang: str) -> dict[str, str]:
     return dict(entry.findall(part))
 
 
+@functools.cache
 def check_words() -> dict[str, str]:
     """``CHECK_WORDS`` of ``verify.js``: each code its browser checks can give, with its English words."""
     source = (STATIC / "verify.js").read_text(encoding="utf-8")
