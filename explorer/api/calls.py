@@ -23,7 +23,7 @@ from explorer.api.errors import CURSOR, NOTARY
 from explorer.api.schemas import CallDetail, CallPage, Provenance
 from explorer.calls import CallFilter, CallRow, CallStore
 from explorer.errors import ApiError, InvalidCursorError, MalformedEvidenceError, NotFoundError
-from explorer.provenance import EVIDENCE_LINKS, ProvenanceStep
+from explorer.provenance import EVIDENCE_LINKS
 from network.logins import Person
 from network.shredding import ShredBook
 from notary.answer import ModelAnswer
@@ -155,7 +155,7 @@ def call_provenance(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId, 
     if missing is not None:
         detail = missing.detail
         ok = False if isinstance(missing, MalformedEvidenceError) else None  # malformed fails, as tampered does
-        steps += [ProvenanceStep(step=s, ok=ok, detail=detail, data=None) for s, _ in EVIDENCE_LINKS]
+        steps += [provenance.unavailable_step(s, ok, detail) for s, _ in EVIDENCE_LINKS]
     # the checkpoint's witnesses, read from the chain once for both the verification and the keys answered
     size = None if bundle is None or bundle.checkpoint is None else bundle.checkpoint.size
     chosen = explorer.witnesses_for(size)

@@ -445,7 +445,12 @@ class _Step(BaseModel):
 
     step: str
     ok: bool | None
-    detail: str
+    detail: str = Field(description="what the check found, in English")
+    code: str = Field(
+        description="what the check found, as a code of `explorer.provenance.DETAILS` (the page says it in its "
+        "language, from `params`); `detail` is its English"
+    )
+    params: dict[str, str | int | None] = Field(description="the values the code's words name")
 
 
 class CallStep(_Step):
@@ -918,7 +923,12 @@ class Alarm(BaseModel):
     severity: Literal["info", "warning", "critical"]
     subject: str = Field(description="the component: `witness/<org>`, `node/<org>`, `gateway/<org>`, `notary`, ...")
     org: str | None = Field(description="the firm whose component the subject is, if any")
-    summary: str
+    summary: str = Field(description="what holds, in English")
+    summary_code: str | None = Field(
+        description="what `summary` says, as a code of `network.alarms.rules.SUMMARIES` (the page says it in its "
+        "language from `summary_params`); null for an alarm evaluated before the codes"
+    )
+    summary_params: dict[str, str | int] = Field(description="the values the summary's code names")
     since_ms: int
     resolved_ms: int | None
 

@@ -160,7 +160,8 @@
 
 /**
  * A link of a call's provenance as the explorer checked it; the log's four are the browser's steps too.
- * @typedef {{step: string, ok: boolean | null, detail: string, data?: unknown}} ProvenanceStep
+ * `code` and `params`: what `detail` says, for the page's words (`provStep.<code>` in i18n.js).
+ * @typedef {{step: string, ok: boolean | null, detail: string, code?: string, params?: Record<string, unknown>, data?: unknown}} ProvenanceStep
  */
 
 /**
@@ -357,6 +358,8 @@
  * @property {string} subject  the component: `witness/<org>`, `node/<org>`, `gateway/<org>`, `notary`, ...
  * @property {string | null} org
  * @property {string} summary
+ * @property {string | null} [summary_code]  what summary says, for the page's words (alarmSummary.<code>)
+ * @property {Record<string, string | number>} [summary_params]  the values the code names
  * @property {number} since_ms
  * @property {number | null} resolved_ms
  */

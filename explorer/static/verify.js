@@ -24,8 +24,9 @@
 //
 // The formats and proofs are in log/ (as in notary/log/). No dependencies beyond them and the one vendored module:
 // runs in a browser (secure context) and in Node 20 through globalThis.crypto.subtle. verifyBundle never throws: each step is
-// {step, ok, detail} with ok true (checked), false (the check failed, the detail says which hash or signature)
-// or null (the bundle says the part is still pending).
+// {step, ok, detail, code, params} with ok true (checked), false (the check failed, the detail says which hash or
+// signature) or null (the bundle says the part is still pending); detail is in English, written from code and params
+// (CHECK_WORDS), which a page says in its language.
 
 import { concat, equalBytes, fromBase64, fromHex, toBase64, toHex } from "./log/bytes.js";
 import { parseCheckpoint } from "./log/checkpoint.js";
@@ -67,9 +68,61 @@ const LOG_SUFFIX = "/audit-log";
 
 /**
  * One step's answer: ok true (checked), false (failed: the detail says which hash or signature) or null
- * (pending: the detail says why).
- * @typedef {{step: StepName, ok: boolean | null, detail: string}} Step
+ * (pending: the detail says why); code and params (which verifyBundle always gives) say the detail for a
+ * page's words (CHECK_WORDS).
+ * @typedef {{step: StepName, ok: boolean | null, detail: string, code?: string, params?: Params}} Step
  */
+
+/** @typedef {Record<string, string | number>} Params  the values a code's words name */
+/** @typedef {{detail: string, code: string, params: Params}} Said  what a check found, in English and as a code */
+
+/**
+ * What a check of the log part can say, in English, by code: a step's detail is its code's words with its params.
+ * A page says the code in its language ("verifyCheck.<code>" in i18n.js). A failed check's detail names hashes,
+ * fields and signatures as they are, so it is said as it is ("failed").
+ */
+export const CHECK_WORDS = Object.freeze({
+  "entry.ok":
+    "event {event_id}: {caller} → {provider} {method} {route} ({decision}, status {status}); {hash}(0x00 ‖ entry) = {leaf}",
+  "checkpoint.ok": "signed by the log key {name} (key id {key_id}): size {size}, root {root}",
+  "checkpoint.okSm2": "signed by the log's SM2 key {name} (key id {key_id}): size {size}, root {root}",
+  "checkpoint.okOnChain": "signed by the log key {name} ({key}): size {size}, root {root}",
+  "checkpoint.okOnChainSm2": "signed by the log's SM2 key {name} ({key}): size {size}, root {root}",
+  "cosignatures.ok": "cosigned by {who} (policy: {threshold} of {witnesses} witnesses)",
+  "cosignatures.okRegulator": "cosigned by {who} (policy: {threshold} of {witnesses} witnesses including a regulator)",
+  "inclusion.ok": "leaf {index} is in the tree of size {size} ({hashes} hashes): root {root}",
+  pending: "pending: {reason}",
+  failed: "{detail}",
+  malformed: "malformed bundle ({what})",
+  notBundle: "not an evidence bundle of format {formats} (got {found})",
+  // the chain part (verifyChain)
+  "chain.v1": "a v1 bundle carries the whole block: its roots are recomputed by notary/verify.py",
+  "chain.notV2": "not an evidence bundle of format {format}",
+  "chain.pending": "the anchor is pending",
+  "txInBlock.ok": "transaction {index}: proof of {nodes} node(s) from transactionsRoot",
+  "txSucceeded.ok": "receipt status 1, proof of {nodes} node(s) from receiptsRoot",
+  "blockHash.ok": "block hash 0x{hash} recomputed from its header",
+  "anchorLog.ok": "{contract} logged Anchored({origin}, size {size}, root {root}, {hash}(checkpoint body) {digest})",
+  "anchorLog.okSigned":
+    "{contract} logged Anchored({origin}, size {size}, root {root}, {hash}(checkpoint body) {digest}); checked on chain: AuditAnchor verified the SM2 signature of what it anchors (AnchorSigned) under the log's key",
+  "anchorLog.okSignedOther":
+    "{contract} logged Anchored({origin}, size {size}, root {root}, {hash}(checkpoint body) {digest}); checked on chain: AuditAnchor verified the SM2 signature of what it anchors (AnchorSigned) under a log key of the notary's member other than the log's keys given",
+  "anchorLog.okUnsigned":
+    "{contract} logged Anchored({origin}, size {size}, root {root}, {hash}(checkpoint body) {digest}); NOT checked on chain (no AnchorSigned log: a plain anchor, which only an AuditAnchor deployed before sm consortia refused unsigned anchors takes); the checkpoint's SM2 signature by the log key is checked offline in the checkpoint step",
+});
+
+/**
+ * What a check found: the English words of `code` with `params`, and the code and params themselves.
+ * @param {keyof typeof CHECK_WORDS} code
+ * @param {Params} params
+ * @returns {Said}
+ */
+function said(code, params) {
+  const detail = CHECK_WORDS[code].replace(/\{(\w+)\}/g, (whole, name) =>
+    params[name] === undefined ? whole : String(params[name]),
+  );
+  return { detail, code, params };
+}
 
 /**
  * The keys a bundle is checked against, as GET /api/v1/keys serves them. A witness's vkey may also be its raw
@@ -115,7 +168,13 @@ const LOG_SUFFIX = "/audit-log";
  */
 
 /** A check does not apply (the part is pending): the message says why. */
-class PendingError extends Error {}
+class PendingError extends Error {
+  /** @param {string} reason  why the part is pending, as the bundle says */
+  constructor(reason) {
+    super(`pending: ${reason}`);
+    this.reason = reason;
+  }
+}
 
 const encoder = new TextEncoder();
 
@@ -555,7 +614,7 @@ class State {
     const items = Array.isArray(this.bundle.pending) ? this.bundle.pending : [];
     for (const item of items) {
       if (isObject(item) && item.part === part) {
-        return new PendingError(`pending: ${item.reason === undefined ? "not available yet" : String(item.reason)}`);
+        return new PendingError(item.reason === undefined ? "not available yet" : String(item.reason));
       }
     }
     return new CheckError(`the bundle has no ${part} and does not say why it is pending`);
@@ -568,14 +627,6 @@ class State {
     if (!isObject(part)) throw new CheckError("checkpoint must be a JSON object");
     return part;
   }
-}
-
-/** @param {Record<string, any>} event */
-function describeEvent(event) {
-  return (
-    `event ${event.event_id}: ${event.caller_org} → ${event.provider_org} ${event.method} ${event.route} ` +
-    `(${event.decision}, status ${event.status})`
-  );
 }
 
 /** @param {State} s */
@@ -639,7 +690,11 @@ async function stepEntry(s) {
     }
   }
   if (problems.length || event === null) throw new CheckError(problems.join("; "));
-  return `${describeEvent(event)}; ${tree.name}(0x00 ‖ entry) = ${toHex(leaf)}`;
+  const { event_id, caller_org: caller, provider_org: provider, method, route, decision, status } = event;
+  const named = { event_id, caller, provider, method, route, decision, status };
+  /** @type {Params} */
+  const params = Object.fromEntries(Object.entries(named).map(([k, v]) => [k, typeof v === "number" ? v : String(v)]));
+  return said("entry.ok", { ...params, hash: tree.name, leaf: toHex(leaf) });
 }
 
 /** @param {State} s */
@@ -653,7 +708,8 @@ async function stepCheckpoint(s) {
   if (chain !== null) {
     const signer = await checkUnderChainLogKeys(note, chain);
     checkpointClaims(s, part, cp, chain.origin);
-    return `signed by ${label} ${signer.name} (${signer.describe}): size ${cp.size}, root ${toHex(cp.root)}`;
+    const found = { name: signer.name, key: signer.describe, size: String(cp.size), root: toHex(cp.root) };
+    return said(s.suite.name === "sm" ? "checkpoint.okOnChainSm2" : "checkpoint.okOnChain", found);
   }
   const log = await parseLogKey(s.keys, s.suite);
   let signed = false;
@@ -671,7 +727,8 @@ async function stepCheckpoint(s) {
     throw new CheckError(`no signature by ${label} ${log.name} (key id ${toHex(log.keyId)}); signed by: ${names}`);
   }
   checkpointClaims(s, part, cp, log.origin);
-  return `signed by ${label} ${log.name} (key id ${toHex(log.keyId)}): size ${cp.size}, root ${toHex(cp.root)}`;
+  const found = { name: log.name, key_id: toHex(log.keyId), size: String(cp.size), root: toHex(cp.root) };
+  return said(s.suite.name === "sm" ? "checkpoint.okSm2" : "checkpoint.ok", found);
 }
 
 /**
@@ -716,7 +773,8 @@ async function stepCosignatures(s) {
     const which = policy.requireRegulator && regulators.length ? ` (regulators: ${regulators.join(", ")})` : "";
     throw new CheckError(`cosigned by ${who}: the policy needs ${describePolicy(policy)}${which}`);
   }
-  return `cosigned by ${who} (policy: ${describePolicy(policy)})`;
+  const counted = { who, threshold: policy.threshold, witnesses: policy.witnesses.size };
+  return said(policy.requireRegulator ? "cosignatures.okRegulator" : "cosignatures.ok", counted);
 }
 
 /** @param {State} s */
@@ -744,12 +802,13 @@ async function stepInclusion(s) {
       `the proof leads from leaf ${index} (${toHex(s.leaf)}) to root ${toHex(root)}, the checkpoint's root is ${toHex(cp.root)}`,
     );
   }
-  return `leaf ${index} is in the tree of size ${cp.size} (${proof.length} hashes): root ${toHex(root)}`;
+  const proved = { index: String(index), size: String(cp.size), hashes: proof.length, root: toHex(root) };
+  return said("inclusion.ok", proved);
 }
 
 /**
  * Run in this order (inclusion needs the checkpoint's root); reported in STEPS order.
- * @type {[StepName, (s: State) => Promise<string>][]}
+ * @type {[StepName, (s: State) => Promise<Said>][]}
  */
 const CHECKS = [
   ["entry", stepEntry],
@@ -774,11 +833,7 @@ export async function verifyBundle(bundle, keys, options) {
         : Array.isArray(bundle)
           ? "a list"
           : typeof bundle;
-    return STEPS.map((step) => ({
-      step,
-      ok: false,
-      detail: `not an evidence bundle of format ${FORMATS.join(" or ")} (got ${found})`,
-    }));
+    return STEPS.map((step) => ({ step, ok: false, ...said("notBundle", { formats: FORMATS.join(" or "), found }) }));
   }
   const event = isObject(options) && options.event !== undefined && options.event !== null ? options.event : undefined;
   const state = new State(bundle, keys, event);
@@ -786,14 +841,14 @@ export async function verifyBundle(bundle, keys, options) {
   const results = {};
   for (const [step, check] of CHECKS) {
     try {
-      results[step] = { step, ok: true, detail: await check(state) };
+      results[step] = { step, ok: true, ...(await check(state)) };
     } catch (exc) {
-      if (exc instanceof PendingError) results[step] = { step, ok: null, detail: exc.message };
-      else if (exc instanceof CheckError) results[step] = { step, ok: false, detail: exc.message };
+      if (exc instanceof PendingError) results[step] = { step, ok: null, ...said("pending", { reason: exc.reason }) };
+      else if (exc instanceof CheckError) results[step] = { step, ok: false, ...said("failed", { detail: exc.message }) };
       else {
         const error = /** @type {{name?: unknown, message?: unknown} | null | undefined} */ (exc);
         const what = error && error.name ? `${error.name}: ${error.message}` : String(exc);
-        results[step] = { step, ok: false, detail: `malformed bundle (${what})` };
+        results[step] = { step, ok: false, ...said("malformed", { what }) };
       }
     }
   }
@@ -885,18 +940,16 @@ function receiptStatus(/** @type {Uint8Array} */ raw) {
  * transaction's signature and calldata and the header's seals are not checked here. Never throws: ok null when
  * the anchor is pending, or for a v1 bundle (whole blocks are not rechecked in the browser).
  * @param {unknown} bundle
- * @returns {{step: AnchorStepName, ok: boolean | null, detail: string}[]}
+ * @returns {({step: AnchorStepName, ok: boolean | null} & Said)[]}
  */
 export function verifyAnchorProofs(bundle) {
-  /** @type {(ok: boolean | null, detail: string) => {step: AnchorStepName, ok: boolean | null, detail: string}[]} */
-  const all = (ok, detail) => ANCHOR_STEPS.map((step) => ({ step, ok, detail }));
+  /** @type {(ok: boolean | null, found: Said) => ({step: AnchorStepName, ok: boolean | null} & Said)[]} */
+  const all = (ok, found) => ANCHOR_STEPS.map((step) => ({ step, ok, ...found }));
   if (!isObject(bundle) || bundle.format !== FORMAT) {
-    if (isObject(bundle) && FORMATS.includes(bundle.format)) {
-      return all(null, "a v1 bundle carries the whole block: its roots are recomputed by notary/verify.py");
-    }
-    return all(false, `not an evidence bundle of format ${FORMAT}`);
+    if (isObject(bundle) && FORMATS.includes(bundle.format)) return all(null, said("chain.v1", {}));
+    return all(false, said("chain.notV2", { format: FORMAT }));
   }
-  if (bundle.anchor === null) return all(null, "the anchor is pending");
+  if (bundle.anchor === null) return all(null, said("chain.pending", {}));
   /** @type {Uint8Array[] | null} */
   let header = null;
   /** @type {number | null} */
@@ -919,7 +972,7 @@ export function verifyAnchorProofs(bundle) {
     if (!Number.isSafeInteger(value) || value < 0) throw new CheckError("anchor.transaction.index must be a non-negative integer");
     return /** @type {number} */ (value);
   };
-  /** @type {Record<AnchorStepName, () => string>} */
+  /** @type {Record<AnchorStepName, () => Said>} */
   const checks = {
     "transaction in block": () => {
       const at = index();
@@ -930,7 +983,7 @@ export function verifyAnchorProofs(bundle) {
         throw new CheckError(`the transactions trie holds another transaction at index ${at} (keccak 0x${toHex(keccak256(value))})`);
       }
       position = at;
-      return `transaction ${at}: proof of ${proof.length} node(s) from transactionsRoot`;
+      return said("txInBlock.ok", { index: at, nodes: proof.length });
     },
     "transaction succeeded": () => {
       const at = index();
@@ -941,7 +994,7 @@ export function verifyAnchorProofs(bundle) {
       if (!equalBytes(value, receipt)) throw new CheckError(`the receipts trie holds another receipt at index ${at} than the bundle's`);
       const status = receiptStatus(receipt);
       if (status !== 1) throw new CheckError(`the anchor transaction failed (receipt status ${status})`);
-      return `receipt status 1, proof of ${proof.length} node(s) from receiptsRoot`;
+      return said("txSucceeded.ok", { nodes: proof.length });
     },
     "block hash": () => {
       const digest = blockHash(hexField(block.header, "anchor.block.header"), readHeader());
@@ -949,16 +1002,16 @@ export function verifyAnchorProofs(bundle) {
       if (!equalBytes(digest, claimed)) {
         throw new CheckError(`the header hashes to 0x${toHex(digest)}, the bundle claims 0x${toHex(claimed)}`);
       }
-      return `block hash 0x${toHex(digest)} recomputed from its header`;
+      return said("blockHash.ok", { hash: toHex(digest) });
     },
   };
   return ANCHOR_STEPS.map((step) => {
     try {
-      return { step, ok: true, detail: checks[step]() };
+      return { step, ok: true, ...checks[step]() };
     } catch (exc) {
-      if (exc instanceof CheckError) return { step, ok: false, detail: exc.message };
+      if (exc instanceof CheckError) return { step, ok: false, ...said("failed", { detail: exc.message }) };
       const error = /** @type {{name?: unknown, message?: unknown} | null | undefined} */ (exc);
-      return { step, ok: false, detail: `malformed bundle (${error && error.name ? `${error.name}: ${error.message}` : String(exc)})` };
+      return { step, ok: false, ...said("malformed", { what: error && error.name ? `${error.name}: ${error.message}` : String(exc) }) };
     }
   });
 }
@@ -968,7 +1021,7 @@ export function verifyAnchorProofs(bundle) {
 /** The name of the step that checks the receipt's Anchored log against the bundle's checkpoint. */
 export const ANCHOR_LOG_STEP = "anchor log";
 /** @typedef {AnchorStepName | "anchor log"} ChainStepName */
-/** @typedef {{step: ChainStepName, ok: boolean | null, detail: string}} ChainStep */
+/** @typedef {{step: ChainStepName, ok: boolean | null, detail: string, code?: string, params?: Params}} ChainStep */
 /** @type {readonly ChainStepName[]} */
 export const CHAIN_STEPS = Object.freeze([...ANCHOR_STEPS, ANCHOR_LOG_STEP]);
 
@@ -1054,15 +1107,14 @@ function anchoredDiffers(log, cp, digest, digestName) {
  * AnchorSigned log beside Anchored says (anchor_signed), and under which key; an anchor without one was taken
  * unchecked, by an AuditAnchor deployed before sm consortia refused unsigned anchors.
  * @param {Uint8Array} receipt  @param {Uint8Array} to  @param {Checkpoint} cp  @param {unknown} keys
+ * @returns {"anchorLog.okUnsigned" | "anchorLog.okSigned" | "anchorLog.okSignedOther"}
  */
 function signatureCheckedOnChain(receipt, to, cp, keys) {
   const origin = keccak256(encoder.encode(cp.origin));
   const signed = anchoredLogs(receipt, ANCHOR_SIGNED_EVENT).filter(
     (log) => equalBytes(log.address, to) && log.topics.length === 3 && equalBytes(log.topics[1], origin) && equalBytes(log.topics[2], word(cp.size)),
   );
-  if (!signed.length) {
-    return "; NOT checked on chain (no AnchorSigned log: a plain anchor, which only an AuditAnchor deployed before sm consortia refused unsigned anchors takes); the checkpoint's SM2 signature by the log key is checked offline in the checkpoint step";
-  }
+  if (!signed.length) return "anchorLog.okUnsigned";
   const data = signed[0].data;
   // the log's vkey, and its keys on chain when the keys list them (a log whose key rotated)
   const chainKeys = isObject(keys) && isObject(keys.log_keys) && Array.isArray(keys.log_keys.keys) ? keys.log_keys.keys : [];
@@ -1072,7 +1124,7 @@ function signatureCheckedOnChain(receipt, to, cp, keys) {
     const blob = fromBase64(vkey.split("+").slice(2).join("+"), "vkey");
     return data.length >= 3 * WORD && blob.length >= 64 && equalBytes(data.subarray(WORD, 3 * WORD), blob.subarray(blob.length - 64));
   });
-  return `; checked on chain: AuditAnchor verified the SM2 signature of what it anchors (AnchorSigned) under ${logKey ? "the log's key" : "a log key of the notary's member other than the log's keys given"}`;
+  return logKey ? "anchorLog.okSigned" : "anchorLog.okSignedOther";
 }
 
 /**
@@ -1088,7 +1140,9 @@ function signatureCheckedOnChain(receipt, to, cp, keys) {
 export async function verifyAnchorLog(bundle, keys) {
   const step = ANCHOR_LOG_STEP;
   const [proofs] = verifyAnchorProofs(bundle);
-  if (proofs.ok === null || !isObject(bundle) || bundle.format !== FORMAT) return { step, ok: proofs.ok, detail: proofs.detail };
+  if (proofs.ok === null || !isObject(bundle) || bundle.format !== FORMAT) {
+    return { step, ok: proofs.ok, detail: proofs.detail, code: proofs.code, params: proofs.params };
+  }
   try {
     const anchor = isObject(bundle.anchor) ? bundle.anchor : {};
     const block = isObject(anchor.block) ? anchor.block : {};
@@ -1109,17 +1163,13 @@ export async function verifyAnchorLog(bundle, keys) {
     }
     const problems = own.map((log) => anchoredDiffers(log, cp, digest, tree.name));
     if (problems.every((p) => p.length)) throw new CheckError(`the Anchored log is not the checkpoint's: ${problems[0].join("; ")}`);
-    return {
-      step,
-      ok: true,
-      detail:
-        `0x${toHex(to)} logged Anchored(${quote(cp.origin)}, size ${cp.size}, root ${toHex(cp.root)}, ${tree.name}(checkpoint body) ${toHex(digest)})` +
-        (suiteOf(keys) === SM ? signatureCheckedOnChain(hexField(block.receipt, "anchor.block.receipt"), to, cp, keys) : ""),
-    };
+    const code = suiteOf(keys) === SM ? signatureCheckedOnChain(hexField(block.receipt, "anchor.block.receipt"), to, cp, keys) : "anchorLog.ok";
+    const logged = { contract: `0x${toHex(to)}`, origin: quote(cp.origin), size: String(cp.size), root: toHex(cp.root) };
+    return { step, ok: true, ...said(code, { ...logged, hash: tree.name, digest: toHex(digest) }) };
   } catch (exc) {
-    if (exc instanceof CheckError) return { step, ok: false, detail: exc.message };
+    if (exc instanceof CheckError) return { step, ok: false, ...said("failed", { detail: exc.message }) };
     const error = /** @type {{name?: unknown, message?: unknown} | null | undefined} */ (exc);
-    return { step, ok: false, detail: `malformed bundle (${error && error.name ? `${error.name}: ${error.message}` : String(exc)})` };
+    return { step, ok: false, ...said("malformed", { what: error && error.name ? `${error.name}: ${error.message}` : String(exc) }) };
   }
 }
 

@@ -96,6 +96,22 @@ export function denialReason(code) {
 }
 
 /**
+ * What the server or a check found, said in the page's language: the words of `<prefix>.<code>` with its
+ * parameters, or the English text it came with where the code has none (an unknown code, an older server).
+ * @param {string} prefix  e.g. "provStep"
+ * @param {unknown} code
+ * @param {unknown} params
+ * @param {unknown} english
+ */
+export function inWords(prefix, code, params, english) {
+  const fallback = text(english);
+  if (typeof code !== "string" || !code) return fallback;
+  /** @type {Record<string, unknown>} */
+  const given = isObject(params) ? params : {};
+  return t(`${prefix}.${code}`, given, fallback);
+}
+
+/**
  * A table: columns [{label, cell(row) -> node|string, class?}], rows; attrs for the table.
  * @template R
  * @param {Column<R>[]} columns

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from network.alarms.rules import SEVERITIES, Condition, Severity
+from network.alarms.rules import SEVERITIES, Condition, Param, Severity
 
 Kind = Literal["fired", "changed", "resolved"]
 
@@ -37,7 +37,8 @@ KEEP_RESOLVED = 100
 
 @dataclass(frozen=True, slots=True)
 class Alarm:
-    """An alarm: its condition, when it fired and, once resolved, when (seconds of the book's clock)."""
+    """An alarm: its condition, when it fired and, once resolved, when (seconds of the book's clock). ``code`` and
+    ``params`` say what the summary says (``network.alarms.rules.SUMMARIES``; empty: an alarm kept before them)."""
 
     id: str
     rule: str
@@ -47,6 +48,8 @@ class Alarm:
     summary: str
     since: float
     resolved: float | None = None
+    code: str = ""
+    params: Mapping[str, Param] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +59,8 @@ class Alarm:
             "subject": self.subject,
             "org": self.org,
             "summary": self.summary,
+            "summary_code": self.code or None,
+            "summary_params": dict(self.params),
             "since_ms": int(self.since * 1000),
             "resolved_ms": None if self.resolved is None else int(self.resolved * 1000),
         }
@@ -74,6 +79,8 @@ class Alarm:
             summary=str(data["summary"]),
             since=int(data["since_ms"]) / 1000,
             resolved=None if resolved is None else int(resolved) / 1000,
+            code=str(data.get("summary_code") or ""),
+            params=_params(data.get("summary_params")),
         )
 
 
@@ -129,10 +136,10 @@ class AlarmBook:
             if alarm is not None:
                 self._absent_since.pop(key, None)
                 if condition.severity != alarm.severity:
-                    alarm = replace(alarm, severity=condition.severity, summary=condition.summary)
+                    alarm = replace(alarm, severity=condition.severity, **_said(condition))
                     out.append(Transition("changed", alarm, now))
                 elif condition.summary != alarm.summary:
-                    alarm = replace(alarm, summary=condition.summary)
+                    alarm = replace(alarm, **_said(condition))
                 self._active[key] = alarm
                 continue
             pending = self._pending.setdefault(key, _Pending(now, condition))
@@ -140,7 +147,7 @@ class AlarmBook:
             if now - pending.first_seen >= self.rule_fire_after.get(condition.rule, self.fire_after):
                 del self._pending[key]
                 alarm = Alarm(key, condition.rule, condition.severity, condition.subject, condition.org,
-                              condition.summary, now)  # fmt: skip
+                              condition.summary, now, code=condition.code, params=condition.params)  # fmt: skip
                 self._active[key] = alarm
                 out.append(Transition("fired", alarm, now))
         for key in [k for k in self._active if k not in holding]:
@@ -151,6 +158,18 @@ class AlarmBook:
                 self._resolved.appendleft(alarm)
                 out.append(Transition("resolved", alarm, now))
         return out
+
+
+def _said(condition: Condition) -> dict[str, Any]:
+    """What a condition's summary says, for the alarm it updates."""
+    return {"summary": condition.summary, "code": condition.code, "params": condition.params}
+
+
+def _params(value: Any) -> dict[str, Param]:
+    """A summary's parameters as kept: text and whole numbers by name (anything else is dropped)."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(k): v for k, v in value.items() if isinstance(v, str | int) and not isinstance(v, bool)}
 
 
 def _rank(severity: Severity) -> int:

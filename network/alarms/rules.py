@@ -3,9 +3,11 @@
 A :class:`Snapshot` is what one round of probing saw (``network.alarms.probe``): each witness, chain node,
 gateway and the notary, answering or not, with the figures its health endpoint reports. :func:`evaluate`
 turns it into :class:`Condition` s, each naming its rule, its subject (the component), a severity and a
-one-line summary. No I/O, no clock: rules that look for something *rising* compare the snapshot with a
-``baseline`` (the snapshot of a window ago, which the caller keeps), and ``anchoring-behind`` reads an
-:class:`AnchoringWait`, what an :class:`AnchoringWatch` the caller keeps remembers of the notary's sizes.
+one-line summary, written in English from a code of :data:`SUMMARIES` and its parameters, which a page says in its
+language (``alarmSummary.<code>`` in ``explorer/static/i18n.js``). No I/O, no clock: rules that look for something
+*rising* compare the snapshot with a ``baseline`` (the snapshot of a window ago, which the caller keeps), and
+``anchoring-behind`` reads an :class:`AnchoringWait`, what an :class:`AnchoringWatch` the caller keeps remembers of
+the notary's sizes.
 Whether a condition becomes an alarm, and when it is resolved, is the :class:`network.alarms.book.AlarmBook` 's
 business (hold-down).
 
@@ -79,6 +81,50 @@ RULES = (
     "gateway-outbox",
     "quota-store",
 )
+
+
+#: What a condition's summary can say, by code: the English the summary is written in from the code's parameters.
+SUMMARIES: dict[str, str] = {
+    "witness.down": "witness {org} does not answer",
+    "witness_quorum.lost": "checkpoints cannot be published: {up} of {total} witnesses up, the policy needs {need}",
+    "witness_quorum.lost_regulator": "checkpoints cannot be published: {up} of {total} witnesses up, the policy needs "
+    "{need} and a regulator's, none of which is up",
+    "witness_quorum.at_risk": "quorum at risk: {up} of {total} witnesses up, the policy needs {need}",
+    "node.down": "chain node {org} does not answer",
+    "node.not_in_sync": "chain node {org}: not in sync",
+    "node.not_in_quorum": "chain node {org}: not in quorum",
+    "node.not_in_sync_or_quorum": "chain node {org}: not in sync, not in quorum",
+    "chain_quorum.lost": "no block can be decided: {working} of {validators} validators up and in quorum, QBFT needs "
+    "{need}",
+    "chain_quorum.at_risk": "consensus at risk: {working} of {validators} validators up and in quorum, QBFT needs "
+    "{need}",
+    "missed_proposals": "validator {name} missed {rise} proposal(s) recently ({count} counted in all)",
+    "abstaining.now": "validator {org} sits out voting: its record of signed messages is fresh or behind its peers "
+    "(its data directory was wiped, lost or restored from a backup, or it was down while they decided blocks); it "
+    "votes again from the height after its peers' head",
+    "abstaining.recently": "validator {org} sat out {heights} height(s) recently: its record of signed messages is "
+    "fresh or behind its peers (its data directory was wiped, lost or restored from a backup, or it was down while "
+    "they decided blocks); it votes again from the height after its peers' head",
+    "signed_conflicts": "validator {org} refused to sign {refused} message(s) recently that conflicted with what it "
+    "had signed before ({total} in all); it sent the earlier ones again",
+    "notary.down": "the notary does not answer",
+    "anchoring.waiting": "the oldest published size not anchored, {size}, has waited {waited} s (anchored size "
+    "{anchored}, published size {published})",
+    "anchoring.waiting_failing": "the oldest published size not anchored, {size}, has waited {waited} s (anchored "
+    "size {anchored}, published size {published}); anchoring fails for {failing} s: {error}",
+    "anchoring.none_waiting": "no published size waits to be anchored (anchored size {anchored}, published size "
+    "{published})",
+    "anchoring.none_waiting_failing": "no published size waits to be anchored (anchored size {anchored}, published "
+    "size {published}); anchoring fails for {failing} s: {error}",
+    "sequence_gap": "{gaps} open gap(s) in gateways' sequence numbers",
+    "notary_integrity": "{alarms} open integrity alarm(s) of the notary: see its /v1/alarms?state=open",
+    "gateway.down": "gateway of {org} does not answer",
+    "quota_store": "gateway of {org}: its quota store ({store}) cannot be reached; calls under a quota are refused "
+    "(503 quota_unavailable)",
+    "gateway_outbox": "gateway of {org}: outbox {pending} of {capacity} pending ({share})",
+}
+#: A parameter of a summary's code: text or a whole number.
+Param = str | int
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,13 +210,16 @@ class Snapshot:
 
 @dataclass(frozen=True, slots=True)
 class Condition:
-    """A rule that holds for a subject now. ``org`` is the firm whose component the subject is, if any."""
+    """A rule that holds for a subject now. ``org`` is the firm whose component the subject is, if any; ``code`` and
+    ``params``, what the summary says (:data:`SUMMARIES`), the English of which it is (empty: a summary without one)."""
 
     rule: str
     subject: str
     severity: Severity
     summary: str
     org: str | None = None
+    code: str = ""
+    params: Mapping[str, Param] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -234,6 +283,14 @@ class AnchoringWatch:
         return AnchoringWait(size, now - seen, failing)
 
 
+def said(
+    rule: str, subject: str, severity: Severity, code: str, params: Mapping[str, Param], org: str | None = None
+) -> Condition:
+    """A condition whose summary is :data:`SUMMARIES` ``[code]`` with ``params``."""
+    given = dict(params)
+    return Condition(rule, subject, severity, SUMMARIES[code].format(**given), org, code, given)
+
+
 def evaluate(
     snapshot: Snapshot,
     baseline: Snapshot | None = None,
@@ -255,7 +312,7 @@ def evaluate(
 
 def witness_conditions(snapshot: Snapshot) -> list[Condition]:
     out = [
-        Condition("witness-down", f"witness/{w.org}", "warning", f"witness {w.org} does not answer", w.org)
+        said("witness-down", f"witness/{w.org}", "warning", "witness.down", {"org": w.org}, w.org)
         for w in snapshot.witnesses
         if not w.up
     ]
@@ -265,13 +322,12 @@ def witness_conditions(snapshot: Snapshot) -> list[Condition]:
     up = {w.org for w in snapshot.witnesses if w.up}
     count, total, need = len(up), len(snapshot.witnesses), policy.threshold
     regulator_missing = policy.require_regulator and not (up & policy.regulators)
-    figures = f"{count} of {total} witnesses up, the policy needs {need}"
+    figures = {"up": count, "total": total, "need": need}
     if count < need or regulator_missing:
-        why = " and a regulator's, none of which is up" if regulator_missing else ""
-        summary = f"checkpoints cannot be published: {figures}{why}"
-        out.append(Condition("witness-quorum", "witnesses", "critical", summary))
+        code = "witness_quorum.lost_regulator" if regulator_missing else "witness_quorum.lost"
+        out.append(said("witness-quorum", "witnesses", "critical", code, figures))
     elif count < need + 1:
-        out.append(Condition("witness-quorum", "witnesses", "warning", f"quorum at risk: {figures}"))
+        out.append(said("witness-quorum", "witnesses", "warning", "witness_quorum.at_risk", figures))
     return out
 
 
@@ -281,20 +337,25 @@ def node_conditions(snapshot: Snapshot) -> list[Condition]:
         subject = f"node/{node.org}"
         if not node.up:
             severity: Severity = "critical" if node.validator else "warning"
-            out.append(Condition("node-down", subject, severity, f"chain node {node.org} does not answer", node.org))
+            out.append(said("node-down", subject, severity, "node.down", {"org": node.org}, node.org))
         elif not (node.in_sync and node.in_quorum):
-            problems = (("not in sync", not node.in_sync), ("not in quorum", not node.in_quorum))
-            why = ", ".join(w for w, bad in problems if bad)
-            out.append(Condition("node-unhealthy", subject, "warning", f"chain node {node.org}: {why}", node.org))
+            code = (
+                "node.not_in_sync_or_quorum"
+                if not (node.in_sync or node.in_quorum)
+                else "node.not_in_sync"
+                if not node.in_sync
+                else "node.not_in_quorum"
+            )
+            out.append(said("node-unhealthy", subject, "warning", code, {"org": node.org}, node.org))
     validators = [n for n in snapshot.nodes if n.validator]
     if len(validators) > 1:
         need = quorum(len(validators))
         working = sum(1 for n in validators if n.up and n.in_quorum)
-        figures = f"{working} of {len(validators)} validators up and in quorum, QBFT needs {need}"
+        figures = {"working": working, "validators": len(validators), "need": need}
         if working < need:
-            out.append(Condition("chain-quorum", "chain", "critical", f"no block can be decided: {figures}"))
+            out.append(said("chain-quorum", "chain", "critical", "chain_quorum.lost", figures))
         elif working < need + 1:
-            out.append(Condition("chain-quorum", "chain", "warning", f"consensus at risk: {figures}"))
+            out.append(said("chain-quorum", "chain", "warning", "chain_quorum.at_risk", figures))
     return out
 
 
@@ -310,8 +371,8 @@ def missed_proposal_conditions(snapshot: Snapshot, baseline: Snapshot | None) ->
         if rise > 0:
             org = snapshot.accounts.get(address)
             name = org or address
-            summary = f"validator {name} missed {rise} proposal(s) recently ({count} counted in all)"
-            out.append(Condition("missed-proposals", f"node/{name}", "warning", summary, org))
+            missed: dict[str, Param] = {"name": name, "rise": rise, "count": count}
+            out.append(said("missed-proposals", f"node/{name}", "warning", "missed_proposals", missed, org))
     return out
 
 
@@ -328,20 +389,13 @@ def signed_record_conditions(snapshot: Snapshot, baseline: Snapshot | None) -> l
         subject, earlier = f"node/{node.org}", before.get(node.org)
         sat_out = 0 if earlier is None else node.abstained_heights - earlier.abstained_heights
         if node.abstaining or sat_out > 0:
-            now = "sits out voting" if node.abstaining else f"sat out {sat_out} height(s) recently"
-            summary = (
-                f"validator {node.org} {now}: its record of signed messages is fresh or behind its peers (its data "
-                "directory was wiped, lost or restored from a backup, or it was down while they decided blocks); it "
-                "votes again from the height after its peers' head"
-            )
-            out.append(Condition("validator-abstaining", subject, "warning", summary, node.org))
+            sat: dict[str, Param] = {"org": node.org} if node.abstaining else {"org": node.org, "heights": sat_out}
+            code = "abstaining.now" if node.abstaining else "abstaining.recently"
+            out.append(said("validator-abstaining", subject, "warning", code, sat, node.org))
         refused = 0 if earlier is None else node.conflicts_refused - earlier.conflicts_refused
         if refused > 0:
-            summary = (
-                f"validator {node.org} refused to sign {refused} message(s) recently that conflicted with what it "
-                f"had signed before ({node.conflicts_refused} in all); it sent the earlier ones again"
-            )
-            out.append(Condition("signed-conflicts", subject, "warning", summary, node.org))
+            counts: dict[str, Param] = {"org": node.org, "refused": refused, "total": node.conflicts_refused}
+            out.append(said("signed-conflicts", subject, "warning", "signed_conflicts", counts, node.org))
     return out
 
 
@@ -360,30 +414,27 @@ def notary_conditions(
     if notary is None:
         return []
     if not notary.up:
-        return [Condition("notary-down", "notary", "critical", "the notary does not answer")]
+        return [said("notary-down", "notary", "critical", "notary.down", {})]
     out = []
     if notary.anchoring and anchoring is not None:
         after = limits.anchoring_behind_s
         waiting = anchoring.size > notary.anchored_size and anchoring.waited >= after
         failing = bool(notary.anchoring_error) and anchoring.failing_for >= after
         if waiting or failing:
-            figures = f"anchored size {notary.anchored_size}, published size {notary.published_size}"
+            figures: dict[str, Param] = {"anchored": notary.anchored_size, "published": notary.published_size}
             if anchoring.size > notary.anchored_size:
-                summary = (
-                    f"the oldest published size not anchored, {anchoring.size}, has waited {anchoring.waited:.0f} s "
-                    f"({figures})"
-                )
+                code = "anchoring.waiting"
+                figures |= {"size": anchoring.size, "waited": f"{anchoring.waited:.0f}"}
             else:
-                summary = f"no published size waits to be anchored ({figures})"
+                code = "anchoring.none_waiting"
             if notary.anchoring_error:
-                summary += f"; anchoring fails for {anchoring.failing_for:.0f} s: {notary.anchoring_error[:200]}"
-            out.append(Condition("anchoring-behind", "notary", "warning", summary))
+                code += "_failing"
+                figures |= {"failing": f"{anchoring.failing_for:.0f}", "error": notary.anchoring_error[:200]}
+            out.append(said("anchoring-behind", "notary", "warning", code, figures))
     if notary.gaps > 0:
-        summary = f"{notary.gaps} open gap(s) in gateways' sequence numbers"
-        out.append(Condition("sequence-gap", "notary", "warning", summary))
+        out.append(said("sequence-gap", "notary", "warning", "sequence_gap", {"gaps": notary.gaps}))
     if notary.alarms > 0:
-        summary = f"{notary.alarms} open integrity alarm(s) of the notary: see its /v1/alarms?state=open"
-        out.append(Condition("notary-integrity", "notary", "critical", summary))
+        out.append(said("notary-integrity", "notary", "critical", "notary_integrity", {"alarms": notary.alarms}))
     return out
 
 
@@ -392,19 +443,21 @@ def gateway_conditions(snapshot: Snapshot, limits: Limits = DEFAULT_LIMITS) -> l
     for gw in snapshot.gateways:
         subject = f"gateway/{gw.org}"
         if not gw.up:
-            out.append(Condition("gateway-down", subject, "warning", f"gateway of {gw.org} does not answer", gw.org))
+            out.append(said("gateway-down", subject, "warning", "gateway.down", {"org": gw.org}, gw.org))
             continue
         if gw.quota_store is not None and not gw.quota_reachable:
-            summary = (
-                f"gateway of {gw.org}: its quota store ({gw.quota_store}) cannot be reached; "
-                "calls under a quota are refused (503 quota_unavailable)"
-            )
-            out.append(Condition("quota-store", subject, "critical", summary, gw.org))
+            store = {"org": gw.org, "store": gw.quota_store}
+            out.append(said("quota-store", subject, "critical", "quota_store", store, gw.org))
         if gw.max_pending <= 0:
             continue
         share = gw.pending / gw.max_pending
         if share >= limits.outbox_warning:
             severity: Severity = "critical" if share >= limits.outbox_critical else "warning"
-            summary = f"gateway of {gw.org}: outbox {gw.pending} of {gw.max_pending} pending ({share:.0%})"
-            out.append(Condition("gateway-outbox", subject, severity, summary, gw.org))
+            outbox: dict[str, Param] = {
+                "org": gw.org,
+                "pending": gw.pending,
+                "capacity": gw.max_pending,
+                "share": f"{share:.0%}",
+            }
+            out.append(said("gateway-outbox", subject, severity, "gateway_outbox", outbox, gw.org))
     return out

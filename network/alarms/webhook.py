@@ -32,13 +32,15 @@ ATTEMPTS = 8
 
 
 def alarm_document(consortium: str, transition: Transition) -> dict[str, Any]:
-    """The webhook's JSON document of ``transition``."""
+    """The webhook's JSON document of ``transition``: the alarm's fields of the format, its summary in English (the
+    summary's code and parameters, for a page's words, are the explorer's, not the format's)."""
+    alarm = {k: v for k, v in transition.alarm.to_json().items() if k not in ("summary_code", "summary_params")}
     return {
         "format": FORMAT,
         "consortium": consortium,
         "transition": transition.kind,
         "time_ms": int(transition.at * 1000),
-        "alarm": transition.alarm.to_json(),
+        "alarm": alarm,
     }
 
 

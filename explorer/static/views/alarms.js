@@ -8,7 +8,7 @@ import { getJson, isObject, listOf } from "../api.js";
 import { h, link, mount } from "../dom.js";
 import { fmtMs, fmtNum, text } from "../format.js";
 import { t } from "../i18n.js";
-import { badge, section, short, table } from "../widgets.js";
+import { badge, inWords, section, short, table } from "../widgets.js";
 import { loadInto, orgLink, pageHeader, pagedTable } from "./_shared.js";
 
 /** @import { Ctx } from "../router.js" */
@@ -31,6 +31,24 @@ function alarmRule(/** @type {unknown} */ rule) {
 }
 
 /**
+ * An alarm's subject in words (`notary`, `witness/<org>` → the notary, the witness of org), as it is in the title;
+ * a kind of component the page knows no words for, as it is.
+ * @param {unknown} subject
+ */
+function alarmSubject(subject) {
+  const code = text(subject);
+  const slash = code.indexOf("/");
+  const kind = slash < 0 ? code : code.slice(0, slash);
+  const name = slash < 0 ? "" : code.slice(slash + 1);
+  return h("span", { title: code, dataset: { subject: code } }, t(`alarmSubject.${kind}`, { name }, code));
+}
+
+/** An alarm's summary in the page's language (alarmSummary.<code>), in English (its title) without words for it. */
+function alarmSummary(/** @type {Alarm} */ a) {
+  return h("span", { title: text(a.summary) }, inWords("alarmSummary", a.summary_code, a.summary_params, a.summary));
+}
+
+/**
  * @param {Alarm[]} rows
  * @param {boolean} resolved  whether to show when each was resolved
  * @param {string} testid
@@ -40,8 +58,8 @@ function alarmTable(rows, resolved, testid) {
   const columns = [
     { label: t("alarms.severity"), cell: (a) => severityBadge(a.severity) },
     { label: t("alarms.rule"), cell: (a) => alarmRule(a.rule) },
-    { label: t("alarms.subject"), cell: (a) => text(a.subject) },
-    { label: t("alarms.summary"), cell: (a) => text(a.summary) },
+    { label: t("alarms.subject"), cell: (a) => alarmSubject(a.subject) },
+    { label: t("alarms.summary"), cell: (a) => alarmSummary(a) },
     { label: t("alarms.since"), cell: (a) => fmtMs(a.since_ms) },
   ];
   if (resolved) columns.push({ label: t("alarms.resolved"), cell: (a) => fmtMs(a.resolved_ms) });
@@ -56,7 +74,7 @@ const recordColumns = () => [
   { label: t("alarms.transition"), cell: (r) => text(t(`alarms.transition.${r.transition}`)) },
   { label: t("alarms.severity"), cell: (r) => severityBadge(r.severity) },
   { label: t("alarms.rule"), cell: (r) => alarmRule(r.rule) },
-  { label: t("alarms.subject"), cell: (r) => text(r.subject) },
+  { label: t("alarms.subject"), cell: (r) => alarmSubject(r.subject) },
   { label: t("alarms.org"), cell: (r) => orgLink(r.org) },
   { label: t("col.index"), cell: (r) => fmtNum(r.index), class: "num" },
 ];

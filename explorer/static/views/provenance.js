@@ -12,6 +12,7 @@ import {
   decisionBadge,
   denialReason,
   httpStatusBadge,
+  inWords,
   kv,
   kvAll,
   mark,
@@ -28,11 +29,13 @@ import { assetLink, browserVerdict, checkStepName, orgLink, pageHeader, statusMe
 /**
  * The steps as a list: each row is <prefix>step-<step> with data-ok, and data-server-ok where the server's
  * answer for the same step is given (a note shows if they disagree).
+ * Each step's detail is said in the page's language from its code (`<words>.<code>`), in English without one.
  * @param {(ProvenanceStep | Step | ChainStep)[]} steps
  * @param {string} prefix
  * @param {Map<string, boolean | null> | null} serverByStep
+ * @param {string} words  the i18n prefix of the steps' codes
  */
-function stepList(steps, prefix, serverByStep) {
+function stepList(steps, prefix, serverByStep, words) {
   return h(
     "ol",
     { class: "steps", testid: prefix ? `${prefix}steps` : "server-steps" },
@@ -57,7 +60,11 @@ function stepList(steps, prefix, serverByStep) {
             checkStepName(s.step),
             h("span", { class: "mono muted step-key" }, s.step),
           ),
-          h("div", { class: "step-detail" }, text(s.detail)),
+          h(
+            "div",
+            { class: "step-detail", title: text(s.detail), dataset: { code: "code" in s ? s.code : null } },
+            inWords(words, "code" in s ? s.code : null, "params" in s ? s.params : null, s.detail),
+          ),
           server !== undefined && server !== ok
             ? h("div", { class: "note note-warn" }, t("prov.disagree", { server: String(server) }))
             : null,
@@ -106,7 +113,7 @@ export async function viewProvenance(ctx) {
     browserSteps = STEPS.map((step) => ({
       step,
       ok: null,
-      detail: t("prov.noEvidence", { detail: why ? text(why.detail) : "" }),
+      detail: t("prov.noEvidence", { detail: why ? inWords("provStep", why.code, why.params, why.detail) : "" }),
     }));
   } else {
     browserSteps = await verifyBundle(prov.evidence, prov.keys, event ? { event } : undefined);
@@ -225,17 +232,17 @@ export async function viewProvenance(ctx) {
         h("p", { class: "muted" }, t("prov.keysNote")),
       ),
     ),
-    section(t("prov.serverSteps"), h("p", { class: "muted" }, t("prov.serverIntro")), stepList(serverSteps, "", null)),
+    section(t("prov.serverSteps"), h("p", { class: "muted" }, t("prov.serverIntro")), stepList(serverSteps, "", null, "provStep")),
     section(
       t("prov.browserSteps"),
       h("p", { class: "muted" }, t("prov.browserIntro")),
-      stepList(browserSteps, "browser-", serverByStep),
+      stepList(browserSteps, "browser-", serverByStep, "verifyCheck"),
     ),
     chainSteps.length
       ? section(
           t("prov.chainSteps"),
           h("p", { class: "muted" }, t("prov.chainIntro")),
-          stepList(chainSteps, "chain-", null),
+          stepList(chainSteps, "chain-", null, "verifyCheck"),
         )
       : null,
     event ? section(t("prov.event"), kvAll(event)) : null,

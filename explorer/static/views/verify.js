@@ -8,7 +8,7 @@ import { fmtNum, text } from "../format.js";
 import { t } from "../i18n.js";
 import { fetchKeys } from "../session.js";
 import { FORMATS, STEPS, keysForCheckpoint, keysFromConsortium, verifyBundle } from "../verify.js";
-import { kv, mark, mono, section } from "../widgets.js";
+import { inWords, kv, mark, mono, section } from "../widgets.js";
 import { browserVerdict, describePolicy, pageHeader, verdict } from "./_shared.js";
 
 /** @import { Ctx } from "../router.js" */
@@ -254,7 +254,8 @@ export async function viewVerify(ctx) {
 }
 
 /**
- * The verify page's steps: each row is step-<step>, its mark browser-step-<step>, both with data-ok.
+ * The verify page's steps: each row is step-<step>, its mark browser-step-<step>, both with data-ok; what each
+ * found in the page's language (verifyCheck.<code>), in English where it has no code.
  * @param {Step[]} steps
  */
 function verifyStepList(steps) {
@@ -280,7 +281,11 @@ function verifyStepList(steps) {
             t(`step.${s.step}`, null, s.step),
             h("span", { class: "mono muted step-key" }, s.step),
           ),
-          h("div", { class: "step-detail" }, text(s.detail)),
+          h(
+            "div",
+            { class: "step-detail", title: text(s.detail), dataset: { code: s.code } },
+            inWords("verifyCheck", s.code, s.params, s.detail),
+          ),
         ),
       );
     }),

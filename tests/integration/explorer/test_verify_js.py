@@ -58,6 +58,7 @@ from notary.sequencer import encode_batch, sign_batch_body
 from notary.storage.base import AnchorRow
 from notary.verify import FORMAT, TrustRoots, verify_evidence_json
 from tests.support.notary_events import event
+from tests.unit.explorer.test_code_words import check_words
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
@@ -393,7 +394,13 @@ def run_node_full(tmp_path: Path, cases: list[dict[str, Any]]) -> dict[str, Any]
         assert [s["step"] for s in answer] == list(ANCHOR_STEPS if name in proofs else STEPS), name
         for s in answer:
             assert s["ok"] in (True, False, None) and isinstance(s["detail"], str) and s["detail"], (name, s)
+            assert s["detail"] == said(s["code"], s["params"]), (name, s)  # its code's English words with its params
     return output
+
+
+def said(code: str, params: dict[str, Any]) -> str:
+    """What ``CHECK_WORDS[code]`` of verify.js says with ``params``, in English."""
+    return re.sub(r"\{(\w+)\}", lambda m: str(params.get(m[1], m[0])), check_words()[code])
 
 
 def oks(steps: list[dict[str, Any]]) -> dict[str, bool | None]:
@@ -487,6 +494,15 @@ def test_the_details_name_the_hash_or_signature(evidence: Evidence, tmp_path: Pa
     assert f"size {evidence.bundle['checkpoint']['size']}" in details["checkpoint"]
     leaf = base64.b64decode(evidence.bundle["leaf_hash"]).hex()
     assert leaf in details["entry"] and "event ev-5" in details["entry"]
+    codes = {s["step"]: s["code"] for s in genuine}
+    assert codes == {
+        "entry": "entry.ok",
+        "inclusion": "inclusion.ok",
+        "checkpoint": "checkpoint.ok",
+        "cosignatures": "cosignatures.okRegulator",
+    }
+    params = {s["step"]: s["params"] for s in genuine}
+    assert params["cosignatures"] == {"who": "alpha, beta, reg", "threshold": 2, "witnesses": 3}
 
 
 @needs_node
@@ -537,6 +553,7 @@ def test_a_bundle_without_a_checkpoint_yet_is_pending(evidence: Evidence, tmp_pa
     assert oks(steps) == want, show(steps)
     assert python_oks(evidence.pending, evidence.keys) == want
     assert all(s["detail"].startswith("pending: ") for s in steps[1:]), show(steps)
+    assert [s["code"] for s in steps] == ["entry.ok", "pending", "pending", "pending"], show(steps)
 
 
 def resigned(bundle: dict[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from chain.tx import Signer
 from notary.bundle import FORMAT_V1
 from notary.logsuite import INTL, SM, LogSuite
 from notary.service import AnchorSettings
-from tests.integration.explorer.test_verify_js import CHECK_SCRIPT, NODE, VERIFY_JS, needs_node, show
+from tests.integration.explorer.test_verify_js import CHECK_SCRIPT, NODE, VERIFY_JS, needs_node, said, show
 from tests.support.consortium import Consortium
 from tests.support.notary_world import ORIGIN, LogWorld
 
@@ -64,6 +64,8 @@ def run_chain(tmp_path: Path, cases: dict[str, tuple[dict[str, Any], dict[str, A
         assert isinstance(steps, list), f"{name}: verifyChain threw: {steps}"
         assert [s["step"] for s in steps] == list(CHAIN_STEPS), name
         assert all(isinstance(s["detail"], str) and s["detail"] for s in steps), name
+        for s in steps:  # each step's detail is its code's English words with its params, for the page's words
+            assert s["detail"] == said(s["code"], s["params"]), (name, s)
     return results
 
 

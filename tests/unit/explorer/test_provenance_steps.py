@@ -20,7 +20,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from explorer.api.calls import CALL_PAGE, PROVENANCE
 from explorer.api.schemas import CallPage, CallStep, EvidenceStep, GrantStep, Provenance, Step
 from explorer.calls import CallRow
-from explorer.provenance import EVIDENCE_LINKS, call_step, evidence_steps
+from explorer.provenance import DETAILS, EVIDENCE_LINKS, call_step, evidence_steps
 from notary.answer import ModelAnswer
 from notary.event import canonical_entry
 from notary.verify import Step as Check
@@ -49,6 +49,9 @@ def test_the_call_link_of_an_allowed_call_the_service_did_not_answer_says_its_st
     failed = event(status=503)  # allowed, answered 503 circuit_open by the gateway: no success, no refusal
     step, _ = call_step(_row(status=503), canonical_entry(failed))
     assert step["ok"] is True and step["detail"].endswith(": allow, status 503"), step["detail"]
+    # the page says it in its language from the code and its parameters, which the English was written from
+    assert step["code"] == "call.matches" and step["params"]["decision"] == "allow" and step["params"]["status"] == 503
+    assert step["detail"] == DETAILS["call.matches"].format(**step["params"])
 
 
 @pytest.mark.parametrize(
@@ -87,14 +90,43 @@ def test_each_evidence_link_carries_the_checks_behind_it() -> None:
 
 
 def test_the_step_name_picks_the_model_and_a_data_of_another_link_is_refused() -> None:
-    grant = STEP.validate_python({"step": "grant", "ok": None, "detail": "no grant was involved", "data": None})
+    grant = STEP.validate_python(
+        {
+            "step": "grant",
+            "ok": None,
+            "detail": "no grant was involved",
+            "code": "grant.none",
+            "params": {},
+            "data": None,
+        }
+    )
     assert isinstance(grant, GrantStep)
     with pytest.raises(ValidationError):  # an evidence link's checks are no grant
-        STEP.validate_python({"step": "grant", "ok": True, "detail": "", "data": {"checks": []}})
+        STEP.validate_python(
+            {
+                "step": "grant",
+                "ok": True,
+                "detail": "",
+                "code": "evidence.checked",
+                "params": {},
+                "data": {"checks": []},
+            }
+        )
     with pytest.raises(ValidationError):
-        STEP.validate_python({"step": "signature", "ok": True, "detail": "", "data": None})
+        STEP.validate_python(
+            {"step": "signature", "ok": True, "detail": "", "code": "evidence.checked", "params": {}, "data": None}
+        )
     with pytest.raises(ValidationError):  # an unknown evidence check shape
-        STEP.validate_python({"step": "inclusion", "ok": True, "detail": "", "data": {"checks": [{"name": "x"}]}})
+        STEP.validate_python(
+            {
+                "step": "inclusion",
+                "ok": True,
+                "detail": "",
+                "code": "evidence.checked",
+                "params": {},
+                "data": {"checks": [{"name": "x"}]},
+            }
+        )
 
 
 def _written_by_fastapi(model: type[BaseModel], body: dict[str, Any]) -> tuple[bytes, str]:
@@ -120,7 +152,17 @@ def test_the_provenance_and_the_search_write_the_bytes_fastapi_writes_for_their_
     row = _row(index=4, leaf_hash=leaf_hash, trace_id="4bf92f3577b34da6a3ce929d0e0e4736")  # and the event's own keys
     first, _ = call_step(row, canonical_entry(event(decision="deny", status=403, denial_reason="no_grant")))
     checks = [Check(name, name != "seals", f"{name} checked — “ok”") for name in names]
-    steps = [first, {"step": "grant", "ok": None, "detail": "no grant was involved", "data": None}]
+    steps = [
+        first,
+        {
+            "step": "grant",
+            "ok": None,
+            "detail": "no grant was involved",
+            "code": "grant.none",
+            "params": {},
+            "data": None,
+        },
+    ]
     steps += evidence_steps(checks, Bundle(), row)  # type: ignore[arg-type]
     keys = {
         "origin": "o/audit-log", "log_vkey": "o/audit-log+abcd+AQ",

@@ -10,7 +10,7 @@ import pytest
 
 from chain.errors import MalformedError
 from network.alarms.book import Alarm, AlarmBook, Transition
-from network.alarms.rules import Condition
+from network.alarms.rules import Condition, said
 from network.alarms.store import read_alarms, write_alarms
 from network.alarms.webhook import FORMAT, alarm_document
 
@@ -139,3 +139,20 @@ def test_the_webhook_document() -> None:
             "resolved_ms": None,
         },
     }
+
+
+def test_an_alarm_keeps_what_its_summary_says_as_a_code_and_the_webhook_document_leaves_it_out() -> None:
+    figures = {"up": 2, "total": 3, "need": 2}
+    book = AlarmBook(fire_after=0.0)
+    (fired,) = book.update([said("witness-quorum", "witnesses", "warning", "witness_quorum.at_risk", figures)], 1.0)
+    assert fired.alarm.summary == "quorum at risk: 2 of 3 witnesses up, the policy needs 2"
+    assert (fired.alarm.code, dict(fired.alarm.params)) == ("witness_quorum.at_risk", figures)
+    lost = {"up": 1, "total": 3, "need": 2}
+    (changed,) = book.update([said("witness-quorum", "witnesses", "critical", "witness_quorum.lost", lost)], 2.0)
+    assert (changed.alarm.code, dict(changed.alarm.params)) == ("witness_quorum.lost", lost)
+    kept = changed.alarm.to_json()
+    assert (kept["summary_code"], kept["summary_params"]) == ("witness_quorum.lost", lost)
+    assert Alarm.from_json(kept) == changed.alarm
+    older = {k: v for k, v in kept.items() if not k.startswith("summary_")} | {"summary": kept["summary"]}
+    assert (Alarm.from_json(older).code, dict(Alarm.from_json(older).params)) == ("", {})  # kept before the codes
+    assert "summary_code" not in alarm_document("c", changed)["alarm"]
