@@ -353,6 +353,30 @@ def test_prove_member_fetches_the_record_steps_evidence_or_says_how_to_later(
             fetch_record_evidence(client, make_disclosure(files, SHARED_IDS[0]))  # no event id: nothing is read
 
 
+def registered_psi_asset(psi: PsiWorld, asset: str, api_prefix: str, quota: int = 0) -> tuple[Any, Any, bytes, str]:
+    """A PSI asset of PROVIDER on the module's chain under the world's suite (terms with noise on the counts and the
+    inputs, ε ``EPSILON`` of a budget ``BUDGET``, steps under ``/v1/privacy/ASSET``), its three step APIs named
+    ``<api_prefix><step>-<suite>``, and a grant of it to GRANTEE (``quota`` runs, 0: no quota):
+    the owner's KEM key, the terms, their document and the grant id."""
+    from privacy.asset import STEP_METHODS, STEPS, PsiAssetTerms, format_asset_terms
+
+    crypto = psi.crypto
+    suite = psi_suite(crypto)
+    kem = suite.generate_kem()
+    terms = PsiAssetTerms(
+        asset, PROVIDER, suite.protocol, 1000, suite.kem_public(kem), f"/v1/privacy/{asset}", EPSILON, BUDGET,
+        dp_inputs=True,
+    )  # fmt: skip
+    document = format_asset_terms(terms)
+    chain = psi.chain
+    chain.consortium.assets.register_asset(
+        chain.signers[PROVIDER], asset, AssetKind.DATASET, digest(asset), terms_digest(document), 4
+    )
+    for step in STEPS:
+        chain.register_api(f"{api_prefix}{step}-{crypto}", terms.route(step), STEP_METHODS[step], asset=asset)
+    return kem, terms, document, chain.grant(GRANTEE, PSI_PURPOSE, asset=asset, quota=quota)
+
+
 def padded_request(
     psi: PsiWorld,
     org: str,
@@ -526,26 +550,15 @@ def test_a_job_in_process_through_the_owners_gateway_spends_what_the_explorer_ad
     every event passes the notary's schema, and the explorer's job page adds up what the gateway's outbox spent."""
     from gateway.psi import PsiGuard
     from notary.event import validate_event
-    from privacy.asset import STEP_METHODS, STEPS, PsiAssetTerms, format_asset_terms
     from privacy.dp import format_milli
     from privacy.service import PsiService
     from tests.integration.gateway.gateway_world import LiveGateway, LoopThread, _serve
 
     crypto = psi.crypto
     suite = psi_suite(crypto)
-    asset, steps = f"ids-{crypto}", f"/v1/privacy/ids-{crypto}"
-    kem = suite.generate_kem()
-    terms = PsiAssetTerms(
-        asset, PROVIDER, suite.protocol, 1000, suite.kem_public(kem), steps, EPSILON, BUDGET, dp_inputs=True
-    )
-    document = format_asset_terms(terms)
     chain = psi.chain
-    chain.consortium.assets.register_asset(
-        chain.signers[PROVIDER], asset, AssetKind.DATASET, digest(asset), terms_digest(document), 4
-    )
-    for step in STEPS:
-        chain.register_api(f"{step}-{crypto}", terms.route(step), STEP_METHODS[step], asset=asset)
-    grant_id = chain.grant(GRANTEE, PSI_PURPOSE, asset=asset)
+    kem, terms, document, grant_id = registered_psi_asset(psi, f"ids-{crypto}", "")
+    asset, steps = terms.asset, terms.steps
     server_key, client_key = psi.signing_key(PROVIDER), psi.signing_key(GRANTEE)
     service = PsiService(terms, server_key, kem, ALPHA_IDS, tmp_path / "jobs")
     loop = LoopThread()
@@ -858,26 +871,14 @@ def test_a_request_step_is_one_run_across_two_replicas_sharing_a_store_and_at_a_
     from gateway.quota import PostgresQuota
     from gateway.server import PSI_IN_FLIGHT_RETRY_S
     from notary.event import validate_event
-    from privacy.asset import STEP_METHODS, PsiAssetTerms, format_asset_terms
-    from privacy.asset import STEPS as STEP_NAMES
     from privacy.service import PsiService
     from tests.integration.gateway.gateway_world import LiveGateway, LoopThread, _serve
 
     crypto = psi.crypto
     suite = psi_suite(crypto)
-    asset, steps = f"replica-ids-{crypto}", f"/v1/privacy/replica-ids-{crypto}"
-    kem = suite.generate_kem()
-    terms = PsiAssetTerms(
-        asset, PROVIDER, suite.protocol, 1000, suite.kem_public(kem), steps, EPSILON, BUDGET, dp_inputs=True
-    )
-    document = format_asset_terms(terms)
     chain = psi.chain
-    chain.consortium.assets.register_asset(
-        chain.signers[PROVIDER], asset, AssetKind.DATASET, digest(asset), terms_digest(document), 4
-    )
-    for step in STEP_NAMES:
-        chain.register_api(f"r{step}-{crypto}", terms.route(step), STEP_METHODS[step], asset=asset)
-    grant_id = chain.grant(GRANTEE, PSI_PURPOSE, asset=asset, quota=RUNS)
+    kem, terms, document, grant_id = registered_psi_asset(psi, f"replica-ids-{crypto}", "r", quota=RUNS)
+    asset, steps = terms.asset, terms.steps
     held: list[str] = []  # the event ids of the request steps the service holds, in the order they came
     let_go = asyncio.Event()
 
