@@ -26,7 +26,7 @@ import statistics
 import sys
 import time
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import rlp
 from cached_property import cached_property  # type: ignore[import-untyped]
@@ -108,14 +108,6 @@ class _PyEvmFeesExecutor(ConsortiumTransactionExecutor):
     finalize_computation = SpuriousDragonTransactionExecutor.finalize_computation
 
 
-class _PyEvmFeesState(ConsortiumState):
-    transaction_executor_class = _PyEvmFeesExecutor
-
-
-class _PyEvmFeesVM(ConsortiumVM):
-    _state_class = _PyEvmFeesState
-
-
 class _PyEvmProxiesComputation(InlineComputation):
     """The node's computation with py-evm's cached properties for its stack proxies (their coroutine check
     included)."""
@@ -128,14 +120,6 @@ for _klass in reversed(InlineComputation.__mro__[1:]):
             setattr(_BaselineComputation, _name, _attr)
 
 
-class _PyEvmProxiesState(ConsortiumState):
-    computation_class = _PyEvmProxiesComputation
-
-
-class _PyEvmProxiesVM(ConsortiumVM):
-    _state_class = _PyEvmProxiesState
-
-
 class _PyEvmCodeAccountDB(_AccountDB):
     """The node's account database with py-evm's code read: through the journal, the batch and the store at every
     message."""
@@ -143,24 +127,8 @@ class _PyEvmCodeAccountDB(_AccountDB):
     get_code = AccountDB.get_code
 
 
-class _PyEvmCodeState(ConsortiumState):
-    account_db_class = _PyEvmCodeAccountDB
-
-
-class _PyEvmCodeVM(ConsortiumVM):
-    _state_class = _PyEvmCodeState
-
-
 class _PyEvmSlotsAccountDB(_AccountDB):
     storage_class = _PyEvmSlotsStorageDB
-
-
-class _PyEvmSlotsState(ConsortiumState):
-    account_db_class = _PyEvmSlotsAccountDB
-
-
-class _PyEvmSlotsVM(ConsortiumVM):
-    _state_class = _PyEvmSlotsState
 
 
 class _PyEvmRootAccountDB(_AccountDB):
@@ -169,12 +137,10 @@ class _PyEvmRootAccountDB(_AccountDB):
     state_root = AccountDB.state_root
 
 
-class _PyEvmRootState(ConsortiumState):
-    account_db_class = _PyEvmRootAccountDB
-
-
-class _PyEvmRootVM(ConsortiumVM):
-    _state_class = _PyEvmRootState
+def _node_vm_but(name: str, **state: Any) -> type[ConsortiumVM]:
+    """The node's VM whose state class sets ``state``'s attributes: py-evm's piece in place of one cut."""
+    state_class = type(f"_PyEvm{name}State", (ConsortiumState,), state)
+    return cast("type[ConsortiumVM]", type(f"_PyEvm{name}VM", (ConsortiumVM,), {"_state_class": state_class}))
 
 
 class _BaselineVM(_PyEvmReceiptsVM):
@@ -184,11 +150,11 @@ class _BaselineVM(_PyEvmReceiptsVM):
 #: The node's VM less one cut, by name (``--without``): what each cut is measured against, in one process.
 WITHOUT: dict[str, type[ConsortiumVM]] = {
     "receipts": _PyEvmReceiptsVM,
-    "fees": _PyEvmFeesVM,
-    "proxies": _PyEvmProxiesVM,
-    "code": _PyEvmCodeVM,
-    "slots": _PyEvmSlotsVM,
-    "root": _PyEvmRootVM,
+    "fees": _node_vm_but("Fees", transaction_executor_class=_PyEvmFeesExecutor),
+    "proxies": _node_vm_but("Proxies", computation_class=_PyEvmProxiesComputation),
+    "code": _node_vm_but("Code", account_db_class=_PyEvmCodeAccountDB),
+    "slots": _node_vm_but("Slots", account_db_class=_PyEvmSlotsAccountDB),
+    "root": _node_vm_but("Root", account_db_class=_PyEvmRootAccountDB),
 }
 
 
