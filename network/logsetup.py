@@ -273,7 +273,23 @@ def registry_roles(view: TrustView, description: ConsortiumDescription) -> Roles
     return roles_of
 
 
-class ChainRegulators(Collection[str]):
+class _LiveOrgs(Collection[str]):
+    """The orgs ``answer`` gives, asked again at each question (a membership test, an iteration, a length)."""
+
+    def __init__(self, answer: Callable[[], frozenset[str]]) -> None:
+        self._answer = answer
+
+    def __contains__(self, org: object) -> bool:
+        return isinstance(org, str) and org in self._answer()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._answer()))
+
+    def __len__(self) -> int:
+        return len(self._answer())
+
+
+class ChainRegulators(_LiveOrgs):
     """The orgs with the regulator role, as the notary's readers, the explorer's people checks and the query
     visibility rule (``notary.event.QueryVisibility``) are told: ``consortium.json``'s founders that hold it, and,
     once ``view`` has read the chain, any other org the ConsortiumRegistry gives the role (``roles_of``,
@@ -291,6 +307,7 @@ class ChainRegulators(Collection[str]):
     regulator's when it was made, and a removed org's people log in no more, so it makes none after."""
 
     def __init__(self, view: TrustView, description: ConsortiumDescription, roles_of: RolesOf | None = None) -> None:
+        super().__init__(self.current)
         self._view = view
         self._founders = frozenset(m.org for m in description.members)
         self._listed = frozenset(m.org for m in description.members if Role.REGULATOR in m.roles)
@@ -348,32 +365,6 @@ class ChainRegulators(Collection[str]):
         self._roles[org] = found
         return found
 
-    def __contains__(self, org: object) -> bool:
-        return isinstance(org, str) and org in self.current()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self.current()))
-
-    def __len__(self) -> int:
-        return len(self.current())
-
-
-class _RoleHolders(Collection[str]):
-    """The orgs that hold the regulator role, whatever their status now (:meth:`ChainRegulators.holders`), as a
-    collection asked anew at each question."""
-
-    def __init__(self, regulators: ChainRegulators) -> None:
-        self._regulators = regulators
-
-    def __contains__(self, org: object) -> bool:
-        return isinstance(org, str) and org in self._regulators.holders()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._regulators.holders()))
-
-    def __len__(self) -> int:
-        return len(self._regulators.holders())
-
 
 def query_regulators(regulators: Collection[str]) -> Collection[str]:
     """Whose queries the query visibility rule (``notary.event.QueryVisibility``) takes for a regulator's, given
@@ -381,7 +372,7 @@ def query_regulators(regulators: Collection[str]) -> Collection[str]:
     since included, so that what a firm was shown of a regulator's queries of its data stays shown (a removed org's
     people log in no more, so it makes no query after its removal); otherwise ``regulators`` themselves."""
     if isinstance(regulators, ChainRegulators):
-        return _RoleHolders(regulators)
+        return _LiveOrgs(regulators.holders)
     return regulators
 
 
