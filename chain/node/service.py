@@ -174,7 +174,7 @@ class Metrics:
                 (
                     "consortium_consensus_abstained_heights_total",
                     "counter",
-                    "Heights in which this validator abstained because its record was fresh",
+                    "Heights this validator sat out because its record of signed messages was fresh or behind",
                     signed.abstained_heights,
                 ),
                 (

@@ -243,7 +243,9 @@ class SignedCounts:
     withheld: int
     #: Messages not signed because the record was fresh (pending, or at or below the abstain height).
     abstained: int
-    #: Heights in which it abstained from at least one message.
+    #: Heights it sat out: those in which it abstained from at least one message, and the height it abstains
+    #: through once its head is past it (decided by the others before this node was asked to sign anything there,
+    #: it was sat out all the same).
     abstained_heights: int
     #: 1 while it abstains (a fresh record pending, or its head below the abstain height), else 0; not while a
     #: record kept waits for its peers' head to be checked against (a few seconds at a start).
@@ -268,6 +270,8 @@ class SignedLog:
         self.abstained = 0
         self.abstained_heights = 0
         self._last_abstained = -1
+        #: The height this process fixed to sit out (:meth:`at_head`), counted in :meth:`counts` once passed.
+        self._window = 0
         #: True while the record is fresh and the abstain height not fixed yet (:meth:`at_head`).
         self.pending = False
         #: The height through which this validator abstains (0: it does not).
@@ -381,6 +385,8 @@ class SignedLog:
             log.error("abstain height not kept: still abstaining", extra={"fields": {"reason": str(exc)}})
             return False
         self.pending, self.abstain_through, self.checking = False, through, False
+        if head > self.since:
+            self._window = through
         fields = {"head": head, "through": through, "since": self.since}
         if self.since == VOUCHED_HEAD:
             vouched = {"head": head, "through": through, "since": "vouched"}
@@ -397,8 +403,12 @@ class SignedLog:
         return self.pending or height <= self.abstain_through
 
     def counts(self, head: int) -> SignedCounts:
-        """The counters, with the node at ``head``."""
-        return SignedCounts(self.resent, self.replaced, self.withheld, self.abstained, self.abstained_heights,
+        """The counters, with the node at ``head``: the height it sits out counts once ``head`` is past it, whether
+        or not this node was asked to sign anything there (heights are counted in order: the last counted is the
+        window's or below it)."""
+        passed = 0 < self._window <= head and self._last_abstained < self._window
+        return SignedCounts(self.resent, self.replaced, self.withheld, self.abstained,
+                            self.abstained_heights + int(passed),
                             int(self.abstains(head + 1) and not self.checking))  # fmt: skip
 
     def prepared(self, height: int) -> Certificate | None:

@@ -258,6 +258,29 @@ def test_a_fresh_record_abstains_until_at_the_head_then_through_the_height_in_pr
     assert again.keep(message("commit", 2, 2, 0)) is None
 
 
+def test_the_height_sat_out_counts_once_passed_even_if_nothing_was_asked_of_it_there() -> None:
+    """A validator whose peers decide the height it sits out before it is asked to sign anything there (it synced
+    the block instead) sat it out all the same: the counter an operator's alarm watches rises once its head is past
+    that height, and only once; a height sat out in an earlier life of the process is not counted again."""
+    db = AtomicDB()
+    log = SignedLog(db)
+    log.load()
+    assert log.at_head(1) and log.abstain_through == 2
+    assert (log.counts(1).abstained_heights, log.counts(1).abstaining) == (0, 1)  # in progress, not passed
+    assert (log.counts(2).abstained_heights, log.counts(2).abstaining) == (1, 0)  # decided without it
+    sent = message("prepare", 3, 0, 0)
+    assert log.keep(sent) is sent
+    assert log.counts(9).abstained_heights == 1
+    asked = SignedLog(AtomicDB())
+    asked.load()
+    assert asked.at_head(1) and asked.keep(message("prepare", 2, 0, 0)) is None
+    assert asked.counts(1).abstained_heights == 1 and asked.counts(2).abstained_heights == 1  # not twice
+    again = SignedLog(db)
+    again.load(head=9)  # restarted later: its record is checked against its peers' head, which it is at
+    assert again.at_head(9) and again.abstain_through == 2
+    assert again.counts(12).abstained_heights == 0
+
+
 def test_a_record_abstains_neither_at_the_genesis_nor_when_the_store_holds_one() -> None:
     genesis = SignedLog(AtomicDB())
     genesis.load()
