@@ -64,7 +64,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import rlp
 
-from chain.errors import MalformedError
+from chain.errors import BackendError, MalformedError
 from chain.node import trace
 from chain.node.connections import ConnectionPool, PooledHandler, PooledServer, declared_length
 from chain.node.node import Node, TransactionRefusedError
@@ -91,6 +91,9 @@ GOSSIP_BATCH = 512
 QUEUE = 2_000
 #: Seconds between two status requests to a peer.
 STATUS_INTERVAL_S = 1.0
+#: After a failed ``on_connect`` the status is asked again this soon, then twice as late each time (up to the
+#: status interval), and ``on_connect`` run again at its answer.
+CONTACT_RETRY_S = 0.25
 #: Largest status answer read.
 MAX_STATUS_BYTES = 64 * 1024
 #: Threads serving the peer server's connections.
@@ -373,6 +376,10 @@ def tls_contexts(
     return server, client
 
 
+class PeerUnansweredError(BackendError):
+    """A peer did not answer a request (down, too slow, or an HTTP error); asked again later."""
+
+
 class _Link:
     """One peer's queues and threads: consensus messages and transactions each from a thread and a connection of
     their own (a message never waits behind a batch of transactions), and its status prober."""
@@ -383,6 +390,9 @@ class _Link:
         self.transactions = queue.Queue[tuple[str, bytes] | None](QUEUE)
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
+        #: Whether the prober runs ``on_connect`` at its next answered status: at the start, after any exchange
+        #: with the peer failed, and after ``on_connect`` itself failed (a pull of its transactions unanswered).
+        self.contact_due = True
 
     def end(self) -> None:
         self.stopping.set()
@@ -395,10 +405,12 @@ class PeerLinks:
     """Outgoing links to the other nodes: broadcast, gossip, fetch, and each peer's status.
 
     ``on_head`` is called (from a link's thread) with a peer's URL and the head its status named; ``on_connect``
-    with a peer's URL when its status answers and the last exchange with it had not (it is up for the first
-    time, or again): the node sends it what it missed meanwhile (``send_transactions``), and asks it for what
-    this node may have missed (``fetch_transactions``). :meth:`probed` says whether every peer's first status
-    request has ended, ``on_connect`` included: by then this node holds what the peers that answered hold.
+    with a peer's URL when its status answers and an exchange with it had failed since ``on_connect`` last ran
+    whole (it is up for the first time, or again): the node sends it what it missed meanwhile
+    (``send_transactions``), and asks it for what this node may have missed (``fetch_transactions``); an
+    ``on_connect`` that raises is run again at a status asked soon after. :meth:`probed` says whether every
+    peer's first status request has ended, ``on_connect`` included: by then this node holds what the peers that
+    answered hold.
 
     Peers can be added and removed while the links run (:meth:`add`, :meth:`remove`: a node that follows the
     members' node endpoints on chain). The per-peer dicts below change their keys only by being replaced whole,
@@ -615,10 +627,14 @@ class PeerLinks:
         return None
 
     def _prober(self, peer: _Link) -> None:
-        """Ask the peer's status now and every ``status_interval`` until the links stop or the peer is removed."""
+        """Ask the peer's status now and every ``status_interval`` until the links stop or the peer is removed;
+        at an answer that follows a failed exchange (or the first), run ``on_connect``, and again soon after it
+        failed (:data:`CONTACT_RETRY_S`, doubling)."""
         url = peer.url
         connection: http.client.HTTPConnection | None = None
+        retry = CONTACT_RETRY_S
         while not (self._stopping.is_set() or peer.stopping.is_set()):
+            wait = self.status_interval
             try:
                 connection = connection or self._connection(url)
                 connection.request("GET", STATUS_PATH)
@@ -637,18 +653,25 @@ class PeerLinks:
                     log.info("peer %s does not answer its status: %s", url, exc)
                 self._answered(url, False)
             else:
-                was_connected = self.connected.get(url, False)
                 self._answered(url, True)
                 self._learn(url, status)
-                if not was_connected and self.on_connect is not None:
+                if peer.contact_due and self.on_connect is not None:
+                    peer.contact_due = False
                     try:
                         self.on_connect(url)
-                    except Exception:  # the prober must go on whatever the callback does
-                        log.exception("handling peer %s's connection failed", url)
+                    except Exception as exc:  # the prober must go on whatever the callback does
+                        peer.contact_due = True
+                        wait, retry = min(retry, self.status_interval), min(retry * 2, self.status_interval)
+                        if isinstance(exc, PeerUnansweredError):
+                            log.info("peer %s's contact not completed, again in %.2f s: %s", url, wait, exc)
+                        else:
+                            log.exception("handling peer %s's connection failed", url)
+                    else:
+                        retry = CONTACT_RETRY_S
             with self._lock:
                 if url in self.first_probe:
                     self.first_probe[url] = True
-            peer.stopping.wait(self.status_interval)
+            peer.stopping.wait(wait)
         if connection is not None:
             connection.close()
 
@@ -656,6 +679,9 @@ class PeerLinks:
         with self._lock:  # a peer removed meanwhile is not put back
             if url in self.connected:
                 self.connected[url], self.down[url] = ok, not ok
+            link = self._links.get(url)
+            if link is not None and not ok:
+                link.contact_due = True  # what it missed is passed on, and taken, at its next answered status
 
     def _learn(self, url: str, status: dict[str, Any]) -> None:
         address, head = status.get("address"), status.get("head")
@@ -675,17 +701,23 @@ class PeerLinks:
                 self.on_head(url, head)
 
     def fetch_transactions(self, url: str) -> list[bytes]:
-        """The pending raw transactions of one peer ([] if it does not answer them)."""
+        """The pending raw transactions of one peer. Raises :class:`PeerUnansweredError` if it does not answer them
+        (no answer, or a server error: its prober runs ``on_connect`` again soon); a peer that refuses the request
+        or answers something other than a list of byte strings answers nothing."""
         connection = self._connection(url)
         try:
             connection.request("GET", TRANSACTIONS_PATH)
             answer = connection.getresponse()
             body = answer.read(MAX_BLOCKS_BYTES + 1024 * 1024)
+            if answer.status >= 500:
+                raise PeerUnansweredError(f"its pending transactions answered {answer.status}")
             if answer.status != 200:
-                return []
+                return []  # refused (a node that does not serve them): asking again would be refused again
             items = rlp.decode(body)
-        except (OSError, http.client.HTTPException, rlp.DecodingError) as exc:
-            log.info("fetching pending transactions from %s failed: %s", url, exc)
+        except (OSError, http.client.HTTPException) as exc:
+            raise PeerUnansweredError(f"fetching its pending transactions failed: {exc}") from exc
+        except rlp.DecodingError as exc:
+            log.info("peer %s's pending transactions are not RLP: %s", url, exc)
             return []
         finally:
             connection.close()

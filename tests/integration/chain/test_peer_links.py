@@ -143,6 +143,55 @@ def test_a_peer_that_answers_again_is_announced_and_sent_what_it_missed_in_order
         server.close()
 
 
+class _Busy(QuietHandler):
+    """A peer whose pending transactions answer 503 the first ``failures`` times they are asked for, then its one
+    transaction; its status always answers."""
+
+    protocol_version = "HTTP/1.1"
+    failures = 0
+    asked: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        type(self).asked.append(self.path)
+        if self.path == TRANSACTIONS_PATH and type(self).failures > 0:
+            type(self).failures -= 1
+            code, body = 503, b"busy"
+        elif self.path == TRANSACTIONS_PATH:
+            code, body = 200, bytes(rlp.encode([b"pending"]))
+        else:
+            code, body = 200, json.dumps({"address": "0x" + "44" * 20, "head": 0}).encode()
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_a_pull_of_a_peers_transactions_that_failed_at_its_first_contact_is_made_again_soon() -> None:
+    """The node takes a peer's pending transactions at its first contact (``on_connect``); when the peer does not
+    answer that pull (a server error twice here), the contact is made again at a status asked soon after, not a
+    status interval (a minute here) later, until the pull is answered; then not again while the peer answers."""
+    _Busy.failures, _Busy.asked = 2, []
+    server = LocalHTTPServer(_Busy)
+    url = server.url
+    taken: list[bytes] = []
+    contacts: list[str] = []
+
+    def connected(peer: str) -> None:
+        contacts.append(peer)
+        taken.extend(links.fetch_transactions(peer))
+
+    links = PeerLinks([url], timeout=1.0, status_interval=60.0, on_connect=connected)
+    links.start()
+    try:
+        wait_until(lambda: taken == [b"pending"], "the peer's transaction taken at a later contact", timeout=20)
+        assert contacts == [url] * 3 and _Busy.asked.count(TRANSACTIONS_PATH) == 3
+        assert _Busy.asked.count(STATUS_PATH) == 3  # a status asked before each contact
+        assert links.probed() and links.connected[url]
+    finally:
+        links.stop()
+        server.close()
+
+
 class _Before(QuietHandler):
     """A peer from before ``POST /qbft/v1/transactions``: 404 there (without reading the body, as that version
     did), and it records the transactions posted one by one."""
