@@ -12,6 +12,8 @@ therefore admits a connection's certificate only when it is a node certificate, 
   serverAuth alone): a node serves its peers and calls them;
 - it is issued (its signature checked here) by the CA in the bundle whose subject names that same org as ``OU``,
   so one member's CA cannot vouch for another member's node;
+- its org is not a member governance removed on chain (the follower, ``chain.node.peerfollow``, names them: the
+  refusal then says so, whichever CA issued the certificate);
 - when the org list is known (``nodes/nodes.json``, or ``consortium node --peer-org``), that org runs a node;
 - its serial is not among those its org revoked on chain (the TrustDirectory's revoked serials, which a node that
   follows the directory puts in the rule, ``chain.node.peerfollow``).
@@ -61,6 +63,8 @@ class NodeCertificates:
     orgs: frozenset[str] | None = None
     #: org -> the serials of its certificates revoked on chain
     revoked: Mapping[str, frozenset[int]] = field(default_factory=dict)
+    #: the orgs governance removed on chain: their nodes are refused, saying so
+    removed: frozenset[str] = frozenset()
 
     @classmethod
     def from_bundle(cls, pem: bytes, orgs: Collection[str] | None = None) -> NodeCertificates:
@@ -97,6 +101,10 @@ class NodeCertificates:
             )
         if not _node_usages(cert):
             raise PeerRefusedError(f"{subject} lacks serverAuth and clientAuth: not a node certificate")
+        if org in self.removed:
+            raise PeerRefusedError(
+                f"{subject}: {org!r} was removed from the consortium by governance on chain; its node is refused"
+            )
         if not any(_issued_by(cert, ca) for ca in self.cas.get(org, ())):
             raise PeerRefusedError(f"{subject} is not issued by the CA of {org!r} in the peer CA bundle")
         if self.orgs is not None and org not in self.orgs:

@@ -184,7 +184,7 @@ class PeerFollower:
             known = {c.public_bytes(serialization.Encoding.DER) for c in cas.get(org, ())}
             cas[org] = (*cas.get(org, ()), *(x509.load_der_x509_certificate(d) for d in ders if d not in known))
         orgs = set(base.orgs if base.orgs is not None else base.cas) | set(plan.endpoints)
-        return NodeCertificates(cas, frozenset(orgs - plan.removed), plan.revoked)
+        return NodeCertificates(cas, frozenset(orgs - plan.removed), plan.revoked, plan.removed)
 
     # ------------------------------------------------------------------------------------------ following
 

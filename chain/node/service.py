@@ -407,7 +407,7 @@ def run(
             member.start()
             member.connect(peers.peers if peers else ())
             if peers is not None and peers.directory is not None:
-                follower = _follow(member, server.url, genesis.chain_id, peers)
+                follower = follow_directory(member, server.url, genesis.chain_id, peers)
         else:
             sealed_alone(store, int(node.head().block_number))
             loop = SealingLoop(node, metrics, block_time, empty_blocks)
@@ -475,7 +475,7 @@ def _member(
     )
 
 
-def _follow(member: ConsensusNode, rpc_url: str, chain_id: int, peers: PeerSettings) -> PeerFollower:
+def follow_directory(member: ConsensusNode, rpc_url: str, chain_id: int, peers: PeerSettings) -> PeerFollower:
     """Follow the node endpoints of the directory on this node's own chain (and, for a node started without
     peers, through ``bootstrap_url`` until its own chain reaches the block read there)."""
     from chain.backend import RpcBackend

@@ -8,32 +8,46 @@ each scenario the nodes hold the same chain and ``verify_chain`` is clean on eve
 The health scenarios add a follower (a node whose account is not a validator, as the regulator's) and give each
 node its JSON-RPC server with ``consortium_nodeStatus``, ``GET /health`` and ``GET /metrics`` wired as
 ``consortium node`` wires them (``chain.node.service.run``).
+
+The last scenario puts the consortium's contracts on a validator's chain and has it follow their TrustDirectory as
+``consortium node`` does: a firm admitted by governance, its node served, then removed by governance and refused.
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
+import logging
 import ssl
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from eth.db.atomic import AtomicDB
 from eth_account import Account
 from eth_keys.datatypes import PrivateKey
 from eth_typing import BlockNumber
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
+from chain.backend import RpcBackend
+from chain.contracts.trust import KeyKind
+from chain.ids import Role
 from chain.node.consensus import ConsensusNode
 from chain.node.node import Genesis, Node
+from chain.node.peerauth import NodeCertificates
+from chain.node.peerfollow import PeerFollower
 from chain.node.rpc import RpcServer
-from chain.node.service import Metrics
+from chain.node.service import Metrics, PeerSettings, follow_directory
 from chain.node.signed import mark_new
 from chain.node.verify import verify_chain
 from chain.qbft.rules import RoundTimer, proposer
 from chain.seal import extra_data, seal_signers
+from chain.tx import Signer
+from tests.support.consortium import Keys, deploy_test_consortium
 from tests.support.tls_pki import Pki, make_pki
 from tests.support.transfers import transfer as support_transfer
 from tests.support.up_process import free_port
@@ -409,3 +423,148 @@ def test_a_validator_started_after_its_peers_takes_their_pending_transactions_at
     finally:
         for member in members:
             member.stop()
+
+
+# -- a firm removed by governance ----------------------------------------------------------------------------------
+
+FIRM = 4  # the pki's node 4: the org of a firm admitted while the network runs
+READS = ("/qbft/v1/status", "/qbft/v1/blocks?from=1", "/qbft/v1/transactions")
+
+
+def ask_as(pki: Pki, i: int, port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+    """A request with node ``i``'s certificate to the peer server on ``port``."""
+    connection = http.client.HTTPSConnection("127.0.0.1", port, context=pki.client(i), timeout=5)
+    try:
+        connection.request(method, path, body, {"Content-Type": "application/octet-stream"} if body else {})
+        answer = connection.getresponse()
+        return answer.status, answer.read()
+    finally:
+        connection.close()
+
+
+def firm_asks(pki: Pki, port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+    """A request of the firm's node, with its node certificate."""
+    return ask_as(pki, FIRM, port, method, path, body)
+
+
+def test_a_firm_removed_on_chain_has_its_node_refused_at_every_peer_route(
+    pki: Pki, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The founders' validator runs on a chain with the consortium's contracts, following the TrustDirectory on
+    its own JSON-RPC as ``consortium node`` does (``chain.node.service.follow_directory``); its bundle holds its own
+    org's CA only. A firm is admitted by governance, publishes its CA and its node's endpoint: the validator links to
+    its node and serves it (it syncs the chain). Governance removes the firm: from the validator's next look at the
+    directory, its node's requests are refused at every peer route, 403 naming the removal, the link to it is
+    dropped, and a transaction and a message it sends are not taken."""
+    keys = Keys.create()
+    founder = keys.deployer  # the operator: deploys the contracts and validates alone
+    genesis = Genesis(CHAIN_ID, (founder.address,), founder.address, int(time.time()))
+    started = time.time()
+
+    def clock() -> float:
+        """Both nodes' clock, 20 times as fast as the wall's: block timestamps rise a second a block at least and
+        may run but a few seconds ahead of it, so on the wall's the validator would make a block a second."""
+        return started + 20 * (time.time() - started)
+
+    own_ca = pki._cas[pki.orgs[0]][0].public_bytes(serialization.Encoding.PEM).decode()
+    server_ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cadata=own_ca)
+    server_ssl.verify_mode = ssl.CERT_REQUIRED
+    server_ssl.load_cert_chain(*map(str, pki.certs[0]))
+    client_ssl = ssl.create_default_context(cadata=own_ca)
+    client_ssl.load_cert_chain(*map(str, pki.certs[0]))
+    store = AtomicDB()
+    mark_new(store)
+    validator = ConsensusNode(
+        Node(store, genesis, clock=clock), PrivateKey(bytes(founder.key)), server_ssl=server_ssl, client_ssl=client_ssl,
+        certificates=NodeCertificates.from_bundle(own_ca.encode(), [pki.orgs[0]]), period=0.02,
+        timer=RoundTimer(base=1.0, cap=4.0), status_interval=0.2,
+    )  # fmt: skip
+    rpc = RpcServer(validator.node, port=0)
+    firm_node: ConsensusNode | None = None
+    follower: PeerFollower | None = None
+    try:
+        validator.start()
+        rpc.start()
+        validator.connect([])
+        chain = RpcBackend(rpc.url)
+        c = deploy_test_consortium(chain, keys)
+        follower = follow_directory(
+            validator, rpc.url, CHAIN_ID,
+            PeerSettings(port=validator.server.port, peers=(), directory=c.trust.address, org=pki.orgs[0],
+                         follow_poll_s=0.05),
+        )  # fmt: skip
+
+        # the firm is admitted, publishes its CA and its node's endpoint; the validator links to it and serves it
+        firm = Account.create()
+        org = pki.orgs[FIRM]
+        proposal = c.registry.propose_admit(
+            c.signers["alpha"], org, "Firm Securities", Role.MEMBER, hashlib.sha256(b"firm").digest(), [firm.address]
+        )
+        assert c.registry.approve(c.signers["gamma"], proposal)
+        firm_node = ConsensusNode(
+            Node(AtomicDB(), genesis, clock=clock), PrivateKey(bytes(firm.key)), server_ssl=pki.server(FIRM),
+            client_ssl=pki.client(FIRM), certificates=pki.rule(), period=0.02, timer=RoundTimer(base=1.0, cap=4.0),
+            status_interval=60.0,
+        )  # fmt: skip
+        firm_node.start()
+        member = Signer(firm)
+        c.trust.add_key(member, KeyKind.CA_CERT, pki._cas[org][0].public_bytes(serialization.Encoding.DER))
+        c.trust.add_key(member, KeyKind.NODE_ENDPOINT, firm_node.url.encode())
+        wait_until(lambda: validator.links and firm_node.url in validator.links.urls, "the link to the firm's node", 10)
+        firm_node.connect([validator.url])  # its first status request, and the sync it starts, are served
+        head = int(validator.node.head().block_number)
+        wait_until(lambda: firm_node.node.head().block_number >= head, f"the firm's node synced to block {head}", 10)
+        port = validator.server.port
+        assert [firm_asks(pki, port, "GET", path)[0] for path in READS] == [200] * len(READS)
+        garbage = validator.consensus.stats.garbage
+        assert firm_asks(pki, port, "POST", "/qbft/v1/message", b"\x13garbage")[0] == 202  # queued for the loop
+        wait_until(lambda: validator.consensus.stats.garbage == garbage + 1, "the firm's message decoded", 10)
+        refused = validator.server.refused
+
+        # governance removes it
+        proposal = c.registry.propose_remove(c.signers["alpha"], org)
+        assert c.registry.approve(c.signers["gamma"], proposal)
+        removed_at = int(validator.node.head().block_number)
+        wait_until(
+            lambda: follower.plan is not None and org in follower.plan.removed,
+            f"the validator's follower to see the removal of block {removed_at}",
+            10,
+        )
+        assert validator.links is not None and firm_node.url not in validator.links.urls  # the link dropped
+        # a transaction the validator takes from a member's node: a founder's, as a client of the firm's node would
+        # send it there
+        beta = keys.orgs["beta"]
+        nonce = validator.node.nonce(bytes.fromhex(beta.address[2:]))
+        sent = support_transfer(beta, nonce, CHAIN_ID)
+        garbage = validator.consensus.stats.garbage
+        with caplog.at_level(logging.WARNING, logger="consortium.node.peers"):
+            answers = [firm_asks(pki, port, "GET", path) for path in READS]
+            answers.append(firm_asks(pki, port, "POST", "/qbft/v1/message", b"\x13garbage"))
+            answers.append(firm_asks(pki, port, "POST", "/qbft/v1/transaction", sent))
+        assert [status for status, _ in answers] == [403] * len(answers), answers
+        for _, answer in answers:
+            assert "removed from the consortium by governance on chain" in json.loads(answer)["error"], answer
+        lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+        # a line each (and one for any request its node made meanwhile), every one naming the removal
+        assert len(lines) >= len(answers) and all(f"{org!r} was removed" in line for line in lines), lines
+        refused_now = validator.server.refused
+        assert refused_now >= refused + len(answers)
+        # its own node's gossip of the transaction is refused the same way (its status prober, every 60 s, sends
+        # nothing meanwhile): once the handshake of the connection that carries it is done, before it is read
+        firm_node.node.submit(sent)
+        wait_until(lambda: validator.server.refused > refused_now, "the firm's node's gossip to be refused", 10)
+        # nothing of it was taken: the same message and transaction from a member's node are, and the message is the
+        # only one the loop decoded since (its inbox is in order); the transaction was in no pool before
+        assert not validator.node.mempool.known(keccak(sent))
+        assert ask_as(pki, 0, port, "POST", "/qbft/v1/message", b"\x13garbage")[0] == 202
+        wait_until(lambda: validator.consensus.stats.garbage > garbage, "the member's message decoded", 10)
+        assert validator.consensus.stats.garbage == garbage + 1
+        assert ask_as(pki, 0, port, "POST", "/qbft/v1/transaction", sent)[0] == 202
+        assert validator.node.mempool.known(keccak(sent))
+    finally:
+        if firm_node is not None:
+            firm_node.stop()
+        if follower is not None:
+            follower.stop()
+        rpc.stop()
+        validator.stop()

@@ -6,6 +6,7 @@ with a CA in the bundle that runs no node."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,17 @@ def test_a_node_certificate_issued_by_another_orgs_ca_is_refused(pki: Pki) -> No
 
 def test_a_node_certificate_of_an_org_that_runs_no_node_is_refused(pki: Pki) -> None:
     assert "runs no node" in refusal(pki.rule(RUNS_NODES), der(pki.certs[2][0]))
+
+
+def test_a_node_certificate_of_a_member_removed_on_chain_is_refused_saying_so(pki: Pki) -> None:
+    """The follower names the orgs governance removed: their node is refused with that reason, though their CA
+    is still in the bundle; a certificate of another profile of theirs is refused for what it is."""
+    rule = dataclasses.replace(pki.rule(RUNS_NODES), removed=frozenset({"org1"}))
+    reason = refusal(rule, der(pki.certs[1][0]))
+    assert "'org1' was removed from the consortium by governance on chain" in reason, reason
+    assert rule.admit(der(pki.certs[0][0])) == "org0"
+    person, _ = pki.issue("org1", member_name("org1", "alice@org1"), CLIENT, "removed-person")
+    assert "not a node certificate" in refusal(rule, der(person))
 
 
 def test_a_subject_without_exactly_one_org_is_refused(pki: Pki) -> None:

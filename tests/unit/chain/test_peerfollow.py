@@ -178,13 +178,16 @@ def test_a_compromised_endpoint_and_a_removed_member_are_dropped_the_started_pee
 
     directory.statuses[NEWCOMER] = MemberStatus.REMOVED  # governance removed it: its records stay
     assert node.follow(directory, 5) == ([], ["https://10.0.0.9:30303"])
-    assert not node.admits(pki, NEWCOMER)
+    with pytest.raises(PeerRefusedError, match="'epsilon' was removed from the consortium by governance on chain"):
+        node.rule.admit(node_der(pki, NEWCOMER))
 
     directory.statuses["reg"] = MemberStatus.REMOVED  # a founder removed: its bundle CA counts no more either
     directory.changes += 1
     assert node.follow(directory, 6) == ([], [])  # reg's URL was given at the start: it stays linked
     assert node.links.urls == [URLS["reg"]]
     assert not node.admits(pki, "reg") and node.admits(pki, "op")
+    with pytest.raises(PeerRefusedError, match="'reg' was removed"):  # the reason, though its CA is the bundle's
+        node.rule.admit(node_der(pki, "reg"))
 
 
 def test_the_sources_are_tried_in_order_and_a_node_without_tls_keeps_no_rule(pki: Pki) -> None:
