@@ -23,7 +23,8 @@ Its validity period is OpenSSL's to check: the peer contexts verify it in the ha
 The rule is pure: :meth:`NodeCertificates.admit` takes the certificate's DER and returns the org or raises
 :class:`PeerRefusedError` saying why. The server asks it once each TLS handshake is done and disconnects a
 refused client before reading any request of it; it asks again at each request on a connection it let in (the
-rule changes with the chain), and answers a refused request with 403.
+rule changes with the chain: :class:`Decision` is a connection's verdict, decided again when the rule is another),
+and answers a refused request with 403.
 """
 
 from __future__ import annotations
@@ -112,6 +113,31 @@ class NodeCertificates:
         if cert.serial_number in self.revoked.get(org, ()):
             raise PeerRefusedError(f"{subject} (serial {cert.serial_number:#x}) is revoked by {org!r} on chain")
         return org
+
+
+class Decision:
+    """One connection's verdict on the certificate its other end presented (DER), by the rule of the moment:
+    decided again only when the rule is another object (a rule is replaced whole, never changed), so a request or
+    a send on a kept connection costs one comparison."""
+
+    __slots__ = ("decided_by", "der", "refusal")
+
+    def __init__(self, der: bytes | None) -> None:
+        self.der = der
+        self.decided_by: NodeCertificates | None = None
+        #: Why the certificate is refused by the rule it was last decided by; None when it is not (or never was).
+        self.refusal: str | None = None
+
+    def decide(self, rule: NodeCertificates | None) -> str | None:
+        """Why ``rule`` refuses the certificate, None if it admits it (``rule`` None: the last verdict stands)."""
+        if rule is not None and rule is not self.decided_by:
+            self.decided_by = rule
+            try:
+                rule.admit(self.der)
+                self.refusal = None
+            except PeerRefusedError as exc:
+                self.refusal = exc.reason
+        return self.refusal
 
 
 def _node_usages(cert: x509.Certificate) -> bool:

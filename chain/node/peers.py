@@ -68,7 +68,7 @@ from chain.errors import BackendError, MalformedError
 from chain.node import trace
 from chain.node.connections import ConnectionPool, PooledHandler, PooledServer, declared_length
 from chain.node.node import Node, TransactionRefusedError
-from chain.node.peerauth import NodeCertificates, PeerRefusedError
+from chain.node.peerauth import Decision, NodeCertificates
 from chain.tlsfiles import ReloadingContext
 
 log = logging.getLogger("consortium.node.peers")
@@ -131,6 +131,8 @@ class PeerServer:
         self.certificates = certificates
         #: Connections refused at the handshake and requests refused for their client certificate.
         self.refused = 0
+        #: Requests read (on any route, served or refused).
+        self.requests = 0
         self._http: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -202,28 +204,25 @@ class _Handler(PooledHandler):
     timeout = REQUEST_TIMEOUT
     server: _Server
 
-    #: Why this connection's client certificate may not use the routes; None when it may.
-    refusal: str | None = None
-    #: The client certificate (DER) of a TLS connection, and the rule its refusal was decided by: the rule can
-    #: change while a connection is open (a node that follows the chain's endpoints), so each request checks it.
-    client_der: bytes | None = None
-    decided_by: NodeCertificates | None = None
+    #: The verdict on a TLS connection's client certificate: the rule can change while a connection is open (a
+    #: node that follows the chain's endpoints), so each request asks it again (``peerauth.Decision``).
+    decision: Decision | None = None
 
     def opened(self) -> bool:
         if not isinstance(self.request, ssl.SSLSocket):
             return True
-        self.client_der = self.request.getpeercert(binary_form=True)
-        self._decide()
-        if self.refusal is None:
+        self.decision = Decision(self.request.getpeercert(binary_form=True))
+        refusal = self._refusal()
+        if refusal is None:
             return True
         # Refused once the handshake is done: answered 403 at once, no request of it read, nothing served or
         # queued; what it sent meanwhile is dropped unparsed, the connection waiting without a thread
         # (``PooledHandler.linger``).
         self.server.peer.refused += 1
-        log.warning("peer connection from %s refused at the handshake: %s", self.client_address[0], self.refusal)
+        log.warning("peer connection from %s refused at the handshake: %s", self.client_address[0], refusal)
         self.close_connection = True
         self.request_version, self.requestline = "HTTP/1.1", ""  # what send_response uses, before any request
-        self._error(403, f"refused: {self.refusal}")
+        self._error(403, f"refused: {refusal}")
         self.linger()
         return False
 
@@ -270,29 +269,22 @@ class _Handler(PooledHandler):
         self.close_connection = True
         return None
 
-    def _decide(self) -> None:
-        """Decide the connection's refusal by the server's rule now (again only when the rule changed)."""
-        certificates = self.server.peer.certificates
-        if certificates is None or certificates is self.decided_by:
-            return
-        self.decided_by = certificates
-        try:
-            certificates.admit(self.client_der)
-            self.refusal = None
-        except PeerRefusedError as exc:
-            self.refusal = exc.reason
+    def _refusal(self) -> str | None:
+        """Why the connection's client certificate may not use the routes by the server's rule now; None if it
+        may (or the connection is not TLS)."""
+        return None if self.decision is None else self.decision.decide(self.server.peer.certificates)
 
     def _refused(self) -> bool:
         """Answer 403 and close if the connection's certificate may not use the routes (by the rule now)."""
-        if isinstance(self.request, ssl.SSLSocket):
-            self._decide()
-        if self.refusal is None:
+        self.server.peer.requests += 1
+        refusal = self._refusal()
+        if refusal is None:
             return False
         self.server.peer.refused += 1
         log.warning("peer request %s %s from %s refused: %s", self.command, urlsplit(self.path).path,
-                    self.client_address[0], self.refusal)  # fmt: skip
+                    self.client_address[0], refusal)  # fmt: skip
         self.close_connection = True  # a POST's body is left unread
-        self._error(403, f"refused: {self.refusal}")
+        self._error(403, f"refused: {refusal}")
         return True
 
     def do_POST(self) -> None:
