@@ -21,10 +21,13 @@ therefore admits a connection's certificate only when it is a node certificate, 
 Its validity period is OpenSSL's to check: the peer contexts verify it in the handshake.
 
 The rule is pure: :meth:`NodeCertificates.admit` takes the certificate's DER and returns the org or raises
-:class:`PeerRefusedError` saying why. The server asks it once each TLS handshake is done and disconnects a
-refused client before reading any request of it; it asks again at each request on a connection it let in (the
-rule changes with the chain: :class:`Decision` is a connection's verdict, decided again when the rule is another),
-and answers a refused request with 403.
+:class:`PeerRefusedError` saying why. It holds for both ends of a link, as a node presents the same certificate
+as client and as server: the server (``chain.node.peers.PeerServer``) asks it of a client's certificate once each
+TLS handshake is done and disconnects a refused client before reading any request of it; the links
+(``chain.node.peers.PeerLinks``) ask it of a peer server's certificate once their handshake is done and send
+nothing to, and take nothing from, a refused peer. Both ask again on a connection they keep open whenever the
+rule is another (it changes with the chain: a member removed, a serial revoked): :class:`Decision` is that
+connection's verdict, the server answers a request refused since with 403, a link withholds what it was to send.
 """
 
 from __future__ import annotations
@@ -83,8 +86,8 @@ class NodeCertificates:
         return cls(cas, None if orgs is None else frozenset(orgs))
 
     def admit(self, der: bytes | None) -> str:
-        """The org whose node presented the certificate ``der``; :class:`PeerRefusedError` if it may not use
-        the peer routes."""
+        """The org whose node presented the certificate ``der`` (a client's, or a peer server's); raises
+        :class:`PeerRefusedError` if it may not use the peer routes, nor be sent to."""
         if not der:
             raise PeerRefusedError("no client certificate: the peer routes are for the consortium's nodes")
         try:

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from chain.ids import OrgId
-from chain.node.peerauth import NodeCertificates, PeerRefusedError
+from chain.node.peerauth import Decision, NodeCertificates, PeerRefusedError
 from network.identity import (
     OrgPaths,
     create_org_identity,
@@ -136,3 +136,21 @@ def test_the_certificates_of_network_identity_node_admitted_person_and_gateway_r
     assert "not a node certificate" in refusal(rule, der(user_paths(tmp_path, org, "alice").cert))
     assert "not a node certificate" in refusal(rule, der(OrgPaths.of(tmp_path, org).admin_cert))
     assert "not a node certificate" in refusal(rule, der(gateway_cert))
+
+
+def test_a_connections_decision_follows_the_rule_that_replaces_another_and_no_rule_keeps_it(pki: Pki) -> None:
+    """What the server asks at each request of a kept connection, and a link before each send on one: the verdict
+    on the certificate the other end presented, decided again when the rule is another object (a rule is replaced
+    whole, never changed)."""
+    before = pki.rule(RUNS_NODES)
+    after = dataclasses.replace(before, removed=frozenset({"org1"}))
+    decision = Decision(der(pki.certs[1][0]))
+    assert decision.decide(None) is None  # no rule: nothing refused
+    assert decision.decide(before) is None
+    reason = decision.decide(after)
+    assert reason is not None and "'org1' was removed" in reason
+    assert decision.decided_by is after
+    assert decision.decide(after) is reason  # the same rule: the verdict kept, not decided again
+    assert decision.decide(None) is reason  # no rule given: the last verdict stands
+    assert decision.decide(before) is None  # a rule that admits it again: admitted
+    assert Decision(None).decide(before) is not None  # no certificate at all
