@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -48,6 +47,7 @@ PASS = b"chain regulator queries passphrase"
 SUBJECT = "op"  # the one member consortium.json lists (the operator, here the subject of the regulator's queries)
 LATER = "sfc"  # a regulator the registry admits after genesis
 NOWHERE = "http://127.0.0.1:9"  # never asked: no follower is started
+AT = 1_795_000_200.0  # the notary's clock and the time its reads are signed at: not the wall clock
 
 
 def _query(event_id: str, seq: int) -> EventJSON:
@@ -129,10 +129,10 @@ def _subject_sees(explorer: Explorer, event_id: str) -> bool:
 
 def _notary_shows_subject(world: World, on: bool, query: EventJSON) -> bool:
     """Whether the notary's event reads (``read_access`` over the view) let SUBJECT's gateway read ``query``."""
-    access = read_access(world.root, _policy(world, on), trust=world.view)
+    access = read_access(world.root, _policy(world, on), trust=world.view, clock=lambda: AT)
     key = load_gateway_key(world.root, OrgId(SUBJECT), PASS, "intl")
     target = f"/v1/entries/{query['event_id']}"
-    reader = access.authenticate("GET", target, sign_read(f"{SUBJECT}/gw-1", key, "GET", target, time.time()))
+    reader = access.authenticate("GET", target, sign_read(f"{SUBJECT}/gw-1", key, "GET", target, AT))
     assert (reader.org, reader.regulator) == (SUBJECT, False)
     return reader.may_read_event(parties(query, reader.visibility))
 
