@@ -296,10 +296,12 @@ class ChainRegulators(_LiveOrgs):
     visibility rule (``notary.event.QueryVisibility``) are told: ``consortium.json``'s founders that hold it, and,
     once ``view`` has read the chain, any other org the ConsortiumRegistry gives the role (``roles_of``,
     :func:`registry_roles` by default) while the view's registry statuses list it a member: a regulator admitted
-    after genesis reads as a regulator, not as an ordinary member. An org the statuses list as no longer a member
-    (removed), a founder among them, is no regulator from the view's next read. Roles are fixed at admission, so an
-    org's are read once; a read that fails counts the org as no regulator (fail closed) and is made again at the
-    next question. Before the view has read the chain, the founders' only.
+    after genesis reads as a regulator, not as an ordinary member. A founder counts only while the statuses list it
+    a member too: one they list as no longer a member (removed), or do not list at all (the directory holds no
+    record of it, so its status is not read: no active member for the people checks either,
+    :class:`~network.trust.ChainMemberStatus`), is no regulator from the view's next read. Roles are fixed at
+    admission, so an org's are read once; a read that fails counts the org as no regulator (fail closed) and is
+    made again at the next question. Before the view has read the chain, the founders' only.
 
     The set is worked out once per snapshot of the view (:meth:`current`) and kept while every org's roles were
     read: asking it again, per row or per request, costs no chain read until the view reads a change.
@@ -334,8 +336,9 @@ class ChainRegulators(_LiveOrgs):
         kept = self._current
         if kept is not None and kept[0] is snapshot:
             return kept[1], kept[2]
-        statuses = snapshot.statuses
-        now: set[str] = {o for o in self._listed if statuses is None or o not in statuses or snapshot.member(o)}
+        # a founder counts as the others do, while the statuses list it a member: one the directory holds no record
+        # of has no status read, so is no member (as ChainMemberStatus answers the people checks), no regulator
+        now: set[str] = {o for o in self._listed if snapshot.member(o)}
         held: set[str] = set(self._listed)
         complete = True
         for org in snapshot.orgs():

@@ -29,7 +29,14 @@ from explorer.chainindex import ChainIndex
 from explorer.state import ChainState
 from network.description import FILENAME, ConsortiumDescription
 from network.identity import load_gateway_key
-from network.logsetup import ChainRegulators, read_access, registry_roles, roots_from_description
+from network.logsetup import (
+    ChainRegulators,
+    query_regulators,
+    read_access,
+    registry_roles,
+    roots_from_description,
+)
+from network.trust import ChainMemberStatus
 from notary.event import LEDGER_QUERY_CENTER, EventJSON, canonical_entry, parties, validate_event
 from notary.readauth import sign_read
 from tests.support.consortium import (
@@ -186,6 +193,21 @@ def test_a_roles_read_that_fails_counts_no_regulator_and_is_made_again_at_the_ne
     regulators = ChainRegulators(world.view, world.description, roles_of=flaky)
     assert LATER not in regulators
     assert LATER in regulators and set(regulators) == {LATER}
+
+
+def test_a_founder_listed_with_the_role_the_directory_holds_no_record_of_is_no_regulator(world: World) -> None:
+    """Regression: a founder consortium.json lists with the regulator role counted as a regulator while the
+    TrustDirectory held no record of it, though its status is read only for orgs with records, so the people checks
+    (``ChainMemberStatus``) took it for no member. It is no regulator now either; it still held the role, so the
+    query visibility rule still takes its queries for a regulator's."""
+    snapshot = world.view.snapshot
+    assert snapshot is not None and snapshot.statuses is not None and SUBJECT not in snapshot.records
+    (op,) = world.description.members
+    listed = dataclasses.replace(op, roles=op.roles | Role.REGULATOR)
+    founders = ChainRegulators(world.view, dataclasses.replace(world.description, members=(listed,)))
+    assert ChainMemberStatus(world.view, [SUBJECT])(SUBJECT) is None  # the people checks: no member
+    assert SUBJECT not in founders and list(founders) == [LATER] and len(founders) == 1
+    assert founders.holders() == {SUBJECT, LATER} and SUBJECT in query_regulators(founders)
 
 
 def test_a_removed_regulator_counts_for_its_queries_not_its_logins_and_without_a_view_only_the_founders_do(
