@@ -325,3 +325,75 @@ def test_the_nodes_asked_are_the_explorers_own_then_the_others_of_nodes_json(tmp
     book = EquivocationBook(sources=lambda: broken[1:])
     (status,) = book.view(lambda _n: None, lambda _a: None)["nodes"]
     assert status["ok"] is False and "nodes.json is unreadable or malformed" in status["error"]
+
+
+def test_a_page_asking_while_the_nodes_are_asked_gets_the_last_answer_without_waiting() -> None:
+    """Regression: the book held its lock while it asked the nodes, so every page asking then waited behind that
+    one ask (up to its timeout). One ask at a time, made outside the lock: a page that comes while it is in flight
+    gets the last answer at once and asks nothing; the ask in flight keeps what it fetched."""
+    a, b = answer_of(node_that_saw_equivocations()), node_b_answer()
+    clock, asked, asking, release = Clock(), [], threading.Event(), threading.Event()
+
+    def fetch() -> object:
+        asked.append(clock.now)
+        if len(asked) == 1:
+            return a
+        asking.set()
+        release.wait(30)  # until the page below has had its answer
+        return b
+
+    book = EquivocationBook(fetch, max_age=10.0, timeout=60.0, clock=clock)
+    first = book.view(lambda _n: None, lambda _a: None)
+    clock.now = 10.0
+    views: dict[str, dict[str, Any]] = {}
+    asker = threading.Thread(target=lambda: views.update(asker=book.view(lambda _n: None, lambda _a: None)))
+    reader = threading.Thread(target=lambda: views.update(reader=book.view(lambda _n: None, lambda _a: None)))
+    asker.start()
+    try:
+        assert asking.wait(10), "the second ask never started"
+        reader.start()
+        reader.join(10)
+        assert not reader.is_alive(), "a page waited behind the ask in flight"
+        assert views["reader"] == first and asked == [0.0, 10.0]  # the last answer; no second ask of this refresh
+    finally:
+        release.set()
+        asker.join(10)
+        reader.join(10)
+    assert not asker.is_alive()
+    assert [r["record"] for r in views["asker"]["equivocations"]] == b  # the ask in flight kept what it fetched
+    assert book.view(lambda _n: None, lambda _a: None) == views["asker"] and asked == [0.0, 10.0]
+
+
+def test_pages_asking_before_the_first_answer_wait_for_the_one_ask_in_flight() -> None:
+    a = answer_of(node_that_saw_equivocations())
+    asked, asking, release, arrived = [], threading.Event(), threading.Event(), threading.Event()
+    looks: list[float] = []
+
+    def clock() -> float:  # the book looks at it once per page: the second look is the second page arriving
+        looks.append(0.0)
+        if len(looks) == 2:
+            arrived.set()
+        return 0.0
+
+    def fetch() -> object:
+        asked.append(1)
+        asking.set()
+        release.wait(30)
+        return a
+
+    book = EquivocationBook(fetch, timeout=60.0, clock=clock)
+    views: dict[str, dict[str, Any]] = {}
+    asker = threading.Thread(target=lambda: views.update(asker=book.view(lambda _n: None, lambda _a: None)))
+    reader = threading.Thread(target=lambda: views.update(reader=book.view(lambda _n: None, lambda _a: None)))
+    asker.start()
+    try:
+        assert asking.wait(10), "the first ask never started"
+        reader.start()
+        assert arrived.wait(10), "the second page never came"  # while the ask is in flight, with nothing to show
+    finally:
+        release.set()
+        asker.join(10)
+        reader.join(10)
+    assert not asker.is_alive() and not reader.is_alive()
+    assert asked == [1]  # one ask for both pages
+    assert [r["record"] for r in views["reader"]["equivocations"]] == a and views["reader"] == views["asker"]
