@@ -50,7 +50,7 @@ from eth_keys.datatypes import PrivateKey
 
 from chain.errors import MalformedError
 from chain.qbft import messages as m
-from chain.qbft.block import QbftBlock, recover
+from chain.qbft.block import QbftBlock, Recovered, recover
 from chain.qbft.rules import RoundTimer, faults, proposer, quorum
 
 #: Rounds ahead of the current one for which PREPAREs and COMMITs are kept before the validator gets there.
@@ -101,6 +101,9 @@ class Broadcast:
 @dataclass(frozen=True, slots=True)
 class Decided:
     block: QbftBlock
+    #: The block's seals as this machine checked them, ``(commit digest, seal) → author``: the node appends the
+    #: block without recovering them again (``chain.seal.verify_seals``).
+    recovered: Recovered = field(default_factory=dict)
 
 
 Action = Broadcast | Decided
@@ -317,14 +320,15 @@ class Height:
         if accepted is None or self.decided is not None:
             return
         digest = accepted.block.hash
-        seals = []
+        counted = []
         for author in sorted(self._commits.get(round_, {})):
             commit = self._commits[round_][author].get(digest)
             if commit is not None and self._seal_ok(commit, accepted.block):
-                seals.append(commit.seal)
-        if len(seals) >= self.quorum:
-            self.decided = accepted.block.sealed(round_, seals)
-            self._out.append(Decided(self.decided))
+                counted.append(commit)
+        if len(counted) >= self.quorum:
+            self.decided = accepted.block.sealed(round_, [c.seal for c in counted])
+            signed = accepted.block.commit_digest(round_)  # what each counted seal was checked over
+            self._out.append(Decided(self.decided, {(signed, c.seal): c.author for c in counted}))
 
     def _maybe_early_round_change(self, now: float) -> None:
         highest = sorted((max(rounds) for rounds in self._round_changes.values() if max(rounds) > self.round),
