@@ -143,7 +143,10 @@ class NodeCertificates:
         if not _client_usage(cert):
             raise PeerRefusedError(f"{subject} lacks clientAuth: not a client certificate")
         if org in self.removed:
-            raise PeerRefusedError(f"{subject}: {org!r} was removed from the consortium by governance on chain")
+            raise PeerRefusedError(
+                f"{subject}: {org!r} was removed from the consortium by governance on chain; its certificates are "
+                "refused"
+            )
         if not any(_issued_by(cert, ca) for ca in self.cas.get(org, ())):
             raise PeerRefusedError(f"{subject} is not issued by the CA of {org!r}, a member's")
         if cert.serial_number in self.revoked.get(org, ()):
