@@ -306,7 +306,8 @@ def _peer_context(tls: ClientTls | None, cas: list[bytes]) -> ssl.SSLContext:
     if tls is None or tls.cert is None:
         raise BackendError(
             "no client certificate to present at its peer route: the explorer asks it with its chain client "
-            "certificate (consortium up --rpc-tls, or the explorer's --chain-cert)"
+            "certificate, which it has for an https chain URL (consortium up --rpc-tls; the explorer's --chain-url "
+            "https://... --chain-cert)"
         )
     context = tls.context()
     for der in cas:
