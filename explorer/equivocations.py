@@ -5,7 +5,8 @@ for any of it.
 A validator that equivocates towards some nodes only (two messages, each to a different half of the network) is
 recorded by the nodes that received both and by no other: the explorer's own node alone may hold nothing. So
 :class:`EquivocationBook` asks each node of its ``sources`` (its own chain node, then the other nodes
-``nodes/nodes.json`` lists: :func:`network_sources`) side by side, each within ``timeout`` seconds, so a page waits
+``nodes/nodes.json`` lists, then those only the chain lists, at their peer route:
+``explorer.service.equivocation_sources``) side by side, each within ``timeout`` seconds, so a page waits
 at most about one timeout whatever the number of nodes and however many hang. It asks at most every ``max_age``
 seconds (when the page asks, not in the background: an idle explorer asks nothing), one ask at a time: the page
 that finds the last answer old waits for the new one, a page that comes while that ask is in flight gets the last

@@ -615,7 +615,8 @@ class ConsensusNode:
         self.links: PeerLinks | None = None
         consensus.setdefault("ready", self._probed)
         self.consensus = Consensus(node, key, self._broadcast, fetch=self._fetch, **consensus)
-        handlers = Handlers(self.consensus.deliver, self._gossiped, self.status)
+        detector = self.consensus.equivocations  # its evidence, at GET /qbft/v1/equivocations as over JSON-RPC
+        handlers = Handlers(self.consensus.deliver, self._gossiped, self.status, lambda: tuple(detector.records))
         self.server = PeerServer(node, handlers, host, port, server_ssl, certificates)
         node.on_submit = self._gossip
 

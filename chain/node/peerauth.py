@@ -20,10 +20,24 @@ therefore admits a connection's certificate only when it is a node certificate, 
 
 Its validity period is OpenSSL's to check: the peer contexts verify it in the handshake.
 
+One route is read by more than nodes: ``GET /qbft/v1/equivocations``, the evidence of equivocation the node kept
+(signed consensus messages every validator's node receives anyway, which a member already reads through a node's
+JSON-RPC), so an explorer asks it with its member's client certificate (``orgs/<org>/users/chain@<org>``, the one
+it reads the chain with under ``consortium up --rpc-tls``) and holds no node key. For that route alone
+:meth:`NodeCertificates.admit_member` is the rule: a certificate issued by a current member's CA, that is
+
+- its subject names exactly one org, its ``OU``, and it allows clientAuth;
+- it is issued (its signature checked here) by a CA of the rule whose subject names that same org;
+- its org is not a member governance removed on chain, and its serial is not among those its org revoked on
+  chain.
+
+Whether that org runs a node does not matter: a member that runs none may read the evidence too.
+
 The rule is pure: :meth:`NodeCertificates.admit` takes the certificate's DER and returns the org or raises
-:class:`PeerRefusedError` saying why. The server asks it once each TLS handshake is done and disconnects a
-refused client before reading any request of it; it asks again at each request on a connection it let in (the
-rule changes with the chain), and answers a refused request with 403.
+:class:`PeerRefusedError` saying why. The server asks both once each TLS handshake is done and disconnects a
+client both refuse before reading any request of it; it asks again at each request on a connection it let in
+(the rule changes with the chain), the evidence route by :meth:`~NodeCertificates.admit_member` and every other
+route by :meth:`~NodeCertificates.admit`, and answers a refused request with 403 and the reason.
 """
 
 from __future__ import annotations
@@ -112,6 +126,40 @@ class NodeCertificates:
         if cert.serial_number in self.revoked.get(org, ()):
             raise PeerRefusedError(f"{subject} (serial {cert.serial_number:#x}) is revoked by {org!r} on chain")
         return org
+
+    def admit_member(self, der: bytes | None) -> str:
+        """The org whose CA issued the client certificate ``der``, a current member's (the rule of the evidence
+        route: see the module's docstring); :class:`PeerRefusedError` saying why not."""
+        if not der:
+            raise PeerRefusedError("no client certificate: the evidence route is for the consortium's members")
+        try:
+            cert = x509.load_der_x509_certificate(der)
+        except ValueError:
+            raise PeerRefusedError("the client certificate cannot be parsed") from None
+        subject = cert.subject.rfc4514_string()
+        org = _one(cert.subject, NameOID.ORGANIZATIONAL_UNIT_NAME)
+        if org is None:
+            raise PeerRefusedError(f"{subject} names no single org (OU): not a member's certificate")
+        if not _client_usage(cert):
+            raise PeerRefusedError(f"{subject} lacks clientAuth: not a client certificate")
+        if org in self.removed:
+            raise PeerRefusedError(
+                f"{subject}: {org!r} was removed from the consortium by governance on chain; its certificates are "
+                "refused"
+            )
+        if not any(_issued_by(cert, ca) for ca in self.cas.get(org, ())):
+            raise PeerRefusedError(f"{subject} is not issued by the CA of {org!r}, a member's")
+        if cert.serial_number in self.revoked.get(org, ()):
+            raise PeerRefusedError(f"{subject} (serial {cert.serial_number:#x}) is revoked by {org!r} on chain")
+        return org
+
+
+def _client_usage(cert: x509.Certificate) -> bool:
+    try:
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return False
+    return ExtendedKeyUsageOID.CLIENT_AUTH in usages
 
 
 def _node_usages(cert: x509.Certificate) -> bool:

@@ -17,23 +17,30 @@ Routes of :class:`PeerServer` (each node runs one beside its JSON-RPC):
 - ``GET /qbft/v1/transactions``: this node's pending transactions, each sender's in nonce order, as an RLP list
   of raw transactions, at most :data:`MAX_PENDING` and :data:`MAX_BLOCKS_BYTES`. A node asks it of each peer
   that answers its status for the first time (it started, or restarted): its pool starts empty, and without
-  them its turn to propose could come before the peers' own status probes see it back and pass them on.
+  them its turn to propose could come before the peers' own status probes see it back and pass them on;
+- ``GET /qbft/v1/equivocations``: the equivocation evidence this node kept (``chain.qbft.evidence``), as JSON: the
+  list of records its JSON-RPC's ``qbft_getEquivocations`` answers, in the same encoding, at most
+  :data:`MAX_EVIDENCE_BYTES` of it (the records the node keeps always fit: the rest, were there any, is left out
+  with a log line). The explorer asks it of the nodes the chain lists (``explorer.service``).
 
 The server's ``ssl.SSLContext`` decides who may connect: ``consortium node`` gives one that requires a client
 certificate from the consortium's member CAs. Those CAs also issue their people's and services' certificates,
 so the server then admits only node certificates of members that run a node (``chain.node.peerauth``, given
-as ``certificates``): a connection with any other certificate (or one revoked on chain) is answered 403 with
-the reason and closed, with a log line, once its handshake is done and before any request of it is read; one
-let in is checked again at each request by the rule of the moment (it follows the chain) and answered 403 once
-refused. Nothing of a refused
-client is served or queued. What a peer sends is never trusted for its link: messages are signed by validator
-accounts, blocks carry their seals, transactions their signatures. Stopping the server also closes the
-connections it holds open, so a stopped node stops answering on them. Its connections are served by a fixed set
-of threads (``chain.node.connections``: :data:`WORKERS`), as the JSON-RPC's are: a connection waiting for its
-next request holds no thread, one that waits :data:`IDLE_TIMEOUT` seconds is closed, and while a request is
-served (its TLS handshake first, in a worker once the client's first bytes arrived) each read may take
-:data:`REQUEST_TIMEOUT` seconds, and the whole request 10 s (``chain.node.connections.REQUEST_DEADLINE``, plus
-1 s per MiB of its body: 408 with ``{"error": ...}``, as the routes refuse, and closed after).
+as ``certificates``), except at ``GET /qbft/v1/equivocations``, which any certificate of a current member's CA
+may read (``NodeCertificates.admit_member``). A connection whose certificate neither rule admits (one of no
+member's CA, of a removed member, revoked on chain) is answered 403 with the reason and closed, with a log line,
+once its handshake is done and before any request of it is read; one let in is checked again at each request
+by the rule of the moment for that route (it follows the chain) and answered 403 with the reason once refused:
+a member's person, admin or service certificate gets 403 at every other route, its request's head read, its
+body never. Nothing of a refused client is served or queued. What a peer sends is never trusted for its link:
+messages are signed by validator accounts, blocks carry their seals, transactions their signatures. Stopping the
+server also closes the connections it holds open, so a stopped node stops answering on them. Its connections are
+served by a fixed set of threads (``chain.node.connections``: :data:`WORKERS`), as the JSON-RPC's are: a
+connection waiting for its next request holds no thread, one that waits :data:`IDLE_TIMEOUT` seconds is closed,
+and while a request is served (its TLS handshake first, in a worker once the client's first bytes arrived) each
+read may take :data:`REQUEST_TIMEOUT` seconds, and the whole request 10 s
+(``chain.node.connections.REQUEST_DEADLINE``, plus 1 s per MiB of its body: 408 with ``{"error": ...}``, as the
+routes refuse, and closed after).
 
 :class:`PeerLinks` sends to every peer from one thread per peer, through a bounded queue (a peer that is down
 costs its queue, never the consensus loop's time); :meth:`PeerLinks.fetch_blocks` asks the peers in turn. One
@@ -69,6 +76,7 @@ from chain.node import trace
 from chain.node.connections import ConnectionPool, PooledHandler, PooledServer, declared_length
 from chain.node.node import Node, TransactionRefusedError
 from chain.node.peerauth import NodeCertificates, PeerRefusedError
+from chain.qbft.evidence import KEEP, KEEP_BYTES, Equivocation
 from chain.tlsfiles import ReloadingContext
 
 log = logging.getLogger("consortium.node.peers")
@@ -78,6 +86,7 @@ TRANSACTION_PATH = "/qbft/v1/transaction"
 BLOCKS_PATH = "/qbft/v1/blocks"
 STATUS_PATH = "/qbft/v1/status"
 TRANSACTIONS_PATH = "/qbft/v1/transactions"
+EQUIVOCATIONS_PATH = "/qbft/v1/equivocations"
 #: Largest message body (a proposal carries a block, a round change its prepared block).
 MAX_BODY_BYTES = 32 * 1024 * 1024
 #: Most blocks, and bytes of blocks, in one answer to ``GET /qbft/v1/blocks``.
@@ -85,6 +94,9 @@ MAX_BLOCKS = 256
 MAX_BLOCKS_BYTES = 16 * 1024 * 1024
 #: Most pending transactions in one answer to ``GET /qbft/v1/transactions``, and in one ``POST`` to it.
 MAX_PENDING = 4_096
+#: Most bytes of JSON in one answer to ``GET /qbft/v1/equivocations``: the records a node keeps
+#: (``chain.qbft.evidence.KEEP`` of them, ``KEEP_BYTES`` of bodies, written in hex), with room for their fields.
+MAX_EVIDENCE_BYTES = 2 * KEEP_BYTES + KEEP * 4096
 #: Most transactions a link sends in one ``POST /qbft/v1/transactions``.
 GOSSIP_BATCH = 512
 #: Messages queued per peer before new ones are dropped.
@@ -111,6 +123,8 @@ class Handlers:
     message: Callable[[int, bytes], bool]
     transaction: Callable[[bytes], None]
     status: Callable[[], dict[str, Any]]
+    #: The equivocation evidence the consensus loop kept (none by default).
+    equivocations: Callable[[], Sequence[Equivocation]] = tuple
 
 
 class PeerServer:
@@ -173,6 +187,22 @@ class PeerServer:
             size += len(raw)
         return bytes(rlp.encode(out))
 
+    def evidence(self) -> bytes:
+        """The JSON list of the equivocation records this node kept, as ``qbft_getEquivocations`` writes each, in
+        order while within :data:`MAX_EVIDENCE_BYTES`."""
+        out: list[bytes] = []
+        size = 2
+        records = list(self.handlers.equivocations())
+        for record in records:
+            item = json.dumps(record.to_json()).encode()
+            if size + len(item) + 1 > MAX_EVIDENCE_BYTES:
+                log.warning("%d equivocation records over %d bytes left out of the answer", len(records) - len(out),
+                            MAX_EVIDENCE_BYTES)  # fmt: skip
+                break
+            out.append(item)
+            size += len(item) + 1
+        return b"[" + b",".join(out) + b"]"
+
     def pending(self) -> bytes:
         """The RLP list of this node's pending raw transactions, each sender's in nonce order, bounded."""
         out: list[bytes] = []
@@ -202,8 +232,10 @@ class _Handler(PooledHandler):
     timeout = REQUEST_TIMEOUT
     server: _Server
 
-    #: Why this connection's client certificate may not use the routes; None when it may.
+    #: Why this connection's client certificate may not use the routes (the node rule), and the evidence route
+    #: (the member rule); None when it may.
     refusal: str | None = None
+    member_refusal: str | None = None
     #: The client certificate (DER) of a TLS connection, and the rule its refusal was decided by: the rule can
     #: change while a connection is open (a node that follows the chain's endpoints), so each request checks it.
     client_der: bytes | None = None
@@ -214,16 +246,18 @@ class _Handler(PooledHandler):
             return True
         self.client_der = self.request.getpeercert(binary_form=True)
         self._decide()
-        if self.refusal is None:
+        if self.refusal is None or self.member_refusal is None:
             return True
         # Refused once the handshake is done: answered 403 at once, no request of it read, nothing served or
         # queued; what it sent meanwhile is dropped unparsed, the connection waiting without a thread
         # (``PooledHandler.linger``).
+        # what the certificate lacks for the least demanding route, the evidence one: it reaches none
+        refusal = self.member_refusal
         self.server.peer.refused += 1
-        log.warning("peer connection from %s refused at the handshake: %s", self.client_address[0], self.refusal)
+        log.warning("peer connection from %s refused at the handshake: %s", self.client_address[0], refusal)
         self.close_connection = True
         self.request_version, self.requestline = "HTTP/1.1", ""  # what send_response uses, before any request
-        self._error(403, f"refused: {self.refusal}")
+        self._error(403, f"refused: {refusal}")
         self.linger()
         return False
 
@@ -281,18 +315,25 @@ class _Handler(PooledHandler):
             self.refusal = None
         except PeerRefusedError as exc:
             self.refusal = exc.reason
+        try:
+            certificates.admit_member(self.client_der)
+            self.member_refusal = None
+        except PeerRefusedError as exc:
+            self.member_refusal = exc.reason
 
-    def _refused(self) -> bool:
-        """Answer 403 and close if the connection's certificate may not use the routes (by the rule now)."""
+    def _refused(self, evidence: bool = False) -> bool:
+        """Answer 403 and close if the connection's certificate may not use the route (by the rule now: the member
+        rule for the evidence route, the node rule for every other)."""
         if isinstance(self.request, ssl.SSLSocket):
             self._decide()
-        if self.refusal is None:
+        refusal = self.member_refusal if evidence else self.refusal
+        if refusal is None:
             return False
         self.server.peer.refused += 1
         log.warning("peer request %s %s from %s refused: %s", self.command, urlsplit(self.path).path,
-                    self.client_address[0], self.refusal)  # fmt: skip
+                    self.client_address[0], refusal)  # fmt: skip
         self.close_connection = True  # a POST's body is left unread
-        self._error(403, f"refused: {self.refusal}")
+        self._error(403, f"refused: {refusal}")
         return True
 
     def do_POST(self) -> None:
@@ -339,10 +380,12 @@ class _Handler(PooledHandler):
         return self._send(202, json.dumps({"accepted": accepted, "refused": len(items) - accepted}).encode())
 
     def do_GET(self) -> None:
-        if self._refused():
+        parts = urlsplit(self.path)
+        if self._refused(evidence=parts.path == EQUIVOCATIONS_PATH):
             return None
         peer = self.server.peer
-        parts = urlsplit(self.path)
+        if parts.path == EQUIVOCATIONS_PATH:
+            return self._send(200, peer.evidence())
         if parts.path == STATUS_PATH:
             return self._send(200, json.dumps(peer.handlers.status()).encode())
         if parts.path == TRANSACTIONS_PATH:

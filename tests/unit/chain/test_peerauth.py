@@ -136,3 +136,32 @@ def test_the_certificates_of_network_identity_node_admitted_person_and_gateway_r
     assert "not a node certificate" in refusal(rule, der(user_paths(tmp_path, org, "alice").cert))
     assert "not a node certificate" in refusal(rule, der(OrgPaths.of(tmp_path, org).admin_cert))
     assert "not a node certificate" in refusal(rule, der(gateway_cert))
+
+
+def member_refusal(rule: NodeCertificates, certificate: bytes | None) -> str:
+    with pytest.raises(PeerRefusedError) as caught:
+        rule.admit_member(certificate)
+    return caught.value.reason
+
+
+def test_the_evidence_route_admits_exactly_a_certificate_issued_by_a_current_members_ca(pki: Pki) -> None:
+    """``admit_member``, the rule of ``GET /qbft/v1/equivocations``: a person's certificate and the node certificate
+    of an org that runs no node pass; one another org's CA issued in its name, one without clientAuth, one without
+    a single org, one revoked on chain and one of a member removed by governance do not."""
+    rule = pki.rule(RUNS_NODES)
+    person, _ = pki.issue("org0", member_name("org0", "alice@org0"), CLIENT, "evidence-person")
+    assert rule.admit_member(der(person)) == "org0"
+    assert rule.admit_member(der(pki.certs[2][0])) == "org2"  # runs no node: still a member
+    forged, _ = pki.issue("org0", member_name("org0", "bob@org0"), CLIENT, "evidence-forged", issuer="org2")
+    assert "not issued by the CA of 'org0'" in member_refusal(rule, der(forged))
+    server, _ = pki.issue("org0", member_name("org0", "gateway.org0"), SERVER, "evidence-server")
+    assert "lacks clientAuth" in member_refusal(rule, der(server))
+    nameless = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "carol")])
+    no_org, _ = pki.issue("org0", nameless, CLIENT, "evidence-no-org")
+    assert "names no single org" in member_refusal(rule, der(no_org))
+    serial = x509.load_pem_x509_certificate(person.read_bytes()).serial_number
+    revoked = dataclasses.replace(rule, revoked={"org0": frozenset({serial})})
+    assert "revoked by 'org0' on chain" in member_refusal(revoked, der(person))
+    removed = dataclasses.replace(rule, removed=frozenset({"org2"}))
+    assert "'org2' was removed" in member_refusal(removed, der(pki.certs[2][0]))
+    assert "no client certificate" in member_refusal(rule, None)
