@@ -33,7 +33,7 @@ from eth_hash.auto import keccak
 from eth_keys.datatypes import PrivateKey
 
 from chain.errors import ChainError, MalformedError
-from chain.qbft.block import EXTRA, header_hash, recover
+from chain.qbft.block import EXTRA, Recovered, header_hash, recover
 from chain.qbft.extradata import MAX_VALIDATORS, SEAL_BYTES, VANITY_BYTES, Encoding, ExtraData
 from chain.qbft.rules import quorum
 
@@ -47,6 +47,7 @@ __all__ = [
     "VANITY_BYTES",
     "ExtraData",
     "QuorumError",
+    "Recovered",
     "SealError",
     "add_seals",
     "block_hash",
@@ -137,11 +138,17 @@ def add_seals(header: BlockHeaderAPI, seals: Sequence[bytes]) -> BlockHeaderAPI:
     return header.copy(extra_data=extra.with_seals(extra.round, tuple(seals)).encode())
 
 
-def signers(fields: Sequence[Any], extra: ExtraData) -> list[bytes]:
-    """The addresses whose seals a header carries, one per seal in order; unrecoverable seals are skipped."""
+def signers(fields: Sequence[Any], extra: ExtraData, recovered: Recovered | None = None) -> list[bytes]:
+    """The addresses whose seals a header carries, one per seal in order; unrecoverable seals are skipped. A seal
+    that ``recovered`` holds under this header's own commit digest is not recovered again."""
     digest = commit_digest(fields, extra)
+    known: Recovered = recovered or {}
     out = []
     for seal in extra.seals:
+        signer = known.get((digest, seal))
+        if signer is not None:
+            out.append(signer)
+            continue
         try:
             out.append(recover(digest, seal))
         except MalformedError:
@@ -149,9 +156,10 @@ def signers(fields: Sequence[Any], extra: ExtraData) -> list[bytes]:
     return out
 
 
-def seal_signers(header: BlockHeaderAPI) -> list[bytes]:
-    """The addresses that sealed ``header`` (one per seal, in order; unrecoverable seals are skipped)."""
-    return signers(_fields(header), extra_data(header))
+def seal_signers(header: BlockHeaderAPI, recovered: Recovered | None = None) -> list[bytes]:
+    """The addresses that sealed ``header`` (one per seal, in order; unrecoverable seals are skipped); see
+    :func:`signers` for ``recovered``."""
+    return signers(_fields(header), extra_data(header), recovered)
 
 
 def count_quorum(number: int, sealed_by: Sequence[bytes], validators: Sequence[bytes]) -> list[bytes]:
@@ -167,6 +175,13 @@ def count_quorum(number: int, sealed_by: Sequence[bytes], validators: Sequence[b
     return valid
 
 
-def verify_seals(header: BlockHeaderAPI, validators: Sequence[bytes]) -> list[bytes]:
-    """Check that a quorum of distinct ``validators`` sealed ``header``; returns who did."""
-    return count_quorum(int(header.block_number), seal_signers(header), validators)
+def verify_seals(
+    header: BlockHeaderAPI, validators: Sequence[bytes], recovered: Recovered | None = None
+) -> list[bytes]:
+    """Check that a quorum of distinct ``validators`` sealed ``header``; returns who did.
+
+    ``recovered`` holds seals whose signer the caller recovered already, keyed by the commit digest they were
+    checked over (QBFT's machine, for the block it decided from COMMITs): a seal of ``header`` found there under
+    ``header``'s own commit digest is not recovered again. The digest is computed here from ``header``, so a
+    header or a seal changed after that check finds no entry and is recovered (and refused) as any other."""
+    return count_quorum(int(header.block_number), seal_signers(header, recovered), validators)

@@ -253,7 +253,7 @@ class CallStore(Protocol):
         ...
 
     def add_entries(self, start: int, entries: Sequence[bytes]) -> None: ...
-    def put_checkpoints(self, rows: Sequence[Mapping[str, Any]]) -> None: ...
+    def put_checkpoints(self, rows: Sequence[CheckpointJSON]) -> None: ...
     def put_gaps(self, gaps: Sequence[Mapping[str, Any]]) -> None: ...
     def size(self) -> int: ...
     def compact_range(self) -> CompactRange: ...
@@ -797,13 +797,12 @@ class CallIndex:
         conn.executemany("INSERT OR REPLACE INTO bundles VALUES (?, ?, ?, ?, ?)", rows)
         conn.execute("UPDATE bundles SET sufmin = ?1 WHERE sufmin > ?1 AND bundle < ?2", (rows[0][4], first))
 
-    def put_checkpoints(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def put_checkpoints(self, rows: Sequence[CheckpointJSON]) -> None:
         """Store checkpoints as the notary's ``/v1/checkpoints`` lists them; a known size is replaced."""
         values = [
             (
-                int(r["size"]), str(r["root"]), r.get("time_ms"), r.get("published_ms"),
-                json.dumps(list(r.get("cosigners") or [])), str(r["note"]),
-                None if r.get("anchor") is None else json.dumps(r["anchor"]),
+                r["size"], r["root"], r["time_ms"], r["published_ms"], json.dumps(r["cosigners"]), r["note"],
+                None if r["anchor"] is None else json.dumps(r["anchor"]),
             )
             for r in rows
         ]  # fmt: skip

@@ -436,13 +436,12 @@ class PostgresCallIndex:
                     (batch.crange.to_bytes(),),
                 )
 
-    def put_checkpoints(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def put_checkpoints(self, rows: Sequence[CheckpointJSON]) -> None:
         """Store checkpoints as the notary's ``/v1/checkpoints`` lists them; a known size is replaced."""
         values = [
             (
-                int(r["size"]), str(r["root"]), r.get("time_ms"), r.get("published_ms"),
-                json.dumps(list(r.get("cosigners") or [])), str(r["note"]),
-                None if r.get("anchor") is None else json.dumps(r["anchor"]),
+                r["size"], r["root"], r["time_ms"], r["published_ms"], json.dumps(r["cosigners"]), r["note"],
+                None if r["anchor"] is None else json.dumps(r["anchor"]),
             )
             for r in rows
         ]  # fmt: skip

@@ -5,9 +5,12 @@ for any of it.
 A validator that equivocates towards some nodes only (two messages, each to a different half of the network) is
 recorded by the nodes that received both and by no other: the explorer's own node alone may hold nothing. So
 :class:`EquivocationBook` asks each node of its ``sources`` (its own chain node, then the other nodes
-``nodes/nodes.json`` lists: :func:`network_sources`) side by side, each within ``timeout`` seconds, so a page waits
+``nodes/nodes.json`` lists, then those only the chain lists, at their peer route:
+``explorer.service.equivocation_sources``) side by side, each within ``timeout`` seconds, so a page waits
 at most about one timeout whatever the number of nodes and however many hang. It asks at most every ``max_age``
-seconds (when the page asks, not in the background: an idle explorer asks nothing).
+seconds (when the page asks, not in the background: an idle explorer asks nothing), one ask at a time: the page
+that finds the last answer old waits for the new one, a page that comes while that ask is in flight gets the last
+answer at once (or, before the first answer, waits for that same ask instead of making another).
 
 :meth:`EquivocationBook.view` merges the records: one with the same validator, height, round, type and the same
 two message bodies (in either order) from several nodes is one record listing the nodes that reported it
@@ -91,6 +94,15 @@ class _Node:
     error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """What one node answered at one ask: its records, or None and why not."""
+
+    name: str
+    records: list[Equivocation | MalformedError] | None
+    error: str | None
+
+
 def _error(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {exc}"[:300]
 
@@ -115,51 +127,83 @@ class EquivocationBook:
             sources = _one(NodeSource(OWN, fetch, own=True))
         self.sources = sources
         self.max_age, self.timeout, self.clock = max_age, timeout, clock
+        # guards the fields below and is never held while a node is asked: a page that finds an ask in flight
+        # shows the last answer at once instead of waiting behind it
         self._lock = threading.Lock()
         self._nodes: dict[str, _Node] = {}
         self._order: list[str] = []
         self._fetched_at: float | None = None
+        self._asking: threading.Event | None = None  # the ask in flight, set when it ends
+        self._answered = False  # an ask has ended: there is an answer to show
 
     def _refresh(self) -> None:
+        """Ask the nodes if the last ask is ``max_age`` old, one ask at a time: the page that finds it old asks and
+        waits for the answer; a page that comes while that ask is in flight shows the last answer without waiting,
+        or waits for that ask when there is none yet."""
         with self._lock:
-            now = self.clock()
-            if self._fetched_at is not None and now - self._fetched_at < self.max_age:
-                return
-            self._fetched_at = now
-            listing: _Node | None = None
-            try:
-                sources = list(self.sources())
-            except Exception as exc:  # the list of nodes cannot be read: said under a node of its own
-                sources, listing = [], _Node("node list", own=False, error=_error(exc))
-            self._order = [s.name for s in sources]
-            self._nodes = {n: self._nodes[n] for n in self._order if n in self._nodes}  # nodes gone are forgotten
-            for source in sources:
-                self._nodes.setdefault(source.name, _Node(source.name, source.own))
-            if listing is not None:
-                self._order.append(listing.name)
-                self._nodes[listing.name] = listing
-            if sources:
-                self._ask(sources)
+            now, asking = self.clock(), self._asking
+            if asking is None:
+                if self._fetched_at is not None and now - self._fetched_at < self.max_age:
+                    return
+                self._fetched_at = now
+                self._asking = done = threading.Event()
+            answered = self._answered
+        if asking is not None:
+            if not answered:
+                asking.wait()  # bounded: the ask in flight waits ``timeout`` seconds at most for the nodes
+            return
+        try:
+            sources, answers = self._ask()
+            with self._lock:
+                self._take(sources, answers)
+        finally:
+            with self._lock:
+                self._asking, self._answered = None, True
+            done.set()
 
-    def _ask(self, sources: Sequence[NodeSource]) -> None:
-        """Ask every node side by side; wait ``timeout`` seconds at most in all, not for one that hangs longer."""
+    def _ask(self) -> tuple[list[NodeSource] | _Node, list[_Answer]]:
+        """The nodes to ask (or, when their list cannot be read, a node saying so) and their answers: every node
+        asked side by side; ``timeout`` seconds at most in all, not waiting for one that hangs longer."""
+        try:
+            sources = list(self.sources())
+        except Exception as exc:  # the list of nodes cannot be read: said under a node of its own
+            return _Node("node list", own=False, error=_error(exc)), []
+        if not sources:
+            return sources, []
         pool = ThreadPoolExecutor(max_workers=len(sources), thread_name_prefix="equivocations")
         try:
             asked: dict[Future[object], NodeSource] = {pool.submit(s.fetch): s for s in sources}
             wait_for(asked, timeout=self.timeout)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+        answers = []
         for future, source in asked.items():
-            node = self._nodes[source.name]
-            if not future.done():  # its last good answer stays, as for every failure below
-                node.error = f"no answer within {self.timeout:g} s"
+            if not future.done():
+                answers.append(_Answer(source.name, None, f"no answer within {self.timeout:g} s"))
             elif (failed := future.exception()) is not None:  # down, or lacks the method
-                node.error = _error(failed)
+                answers.append(_Answer(source.name, None, _error(failed)))
             else:
                 try:
-                    node.records, node.error = parse_answer(future.result()), None
+                    answers.append(_Answer(source.name, parse_answer(future.result()), None))
                 except MalformedError as garbage:  # not a list
-                    node.error = _error(garbage)
+                    answers.append(_Answer(source.name, None, _error(garbage)))
+        return sources, answers
+
+    def _take(self, sources: list[NodeSource] | _Node, answers: Sequence[_Answer]) -> None:
+        """Keep the answers of an ask (under the lock): a node that failed keeps the records of its last good
+        answer; nodes no longer listed are forgotten."""
+        if isinstance(sources, _Node):  # the list of nodes cannot be read
+            self._order, self._nodes = [sources.name], {sources.name: sources}
+            return
+        self._order = [s.name for s in sources]
+        self._nodes = {n: self._nodes[n] for n in self._order if n in self._nodes}
+        for source in sources:
+            self._nodes.setdefault(source.name, _Node(source.name, source.own))
+        for answer in answers:
+            node = self._nodes[answer.name]
+            if answer.records is not None:
+                node.records = answer.records
+            node.error = answer.error
 
     def view(
         self, validators_at: Callable[[int], Sequence[str] | None], org_of: Callable[[str], str | None]

@@ -29,9 +29,10 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypedDict, cast
+from types import NoneType
+from typing import Any, Final, TypedDict, cast
 
 import httpx
 
@@ -39,11 +40,12 @@ from explorer.calls import CallStore
 from explorer.errors import LogAlarmError
 from notary.log.checkpoint import Checkpoint, parse_checkpoint
 from notary.log.compact import CompactRange
-from notary.log.errors import NotaryError
+from notary.log.errors import MalformedError, NotaryError
 from notary.log.note import open_note
 from notary.log.tiles import TILE_WIDTH, TileNodeReader, entries_path, parse_entry_bundle, tile_path, tile_widths
 from notary.logkeys import LogKeys
 from notary.logsuite import LogVerifier, parse_log_vkey, suite_of_vkey
+from notary.storage.base import AnchorJSON, CheckpointJSON
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +235,7 @@ class LogFollower:
             log.error("log follower alarm: %s", message)
         self._set(alarm=message)
 
-    def _get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
+    def _get(self, path: str, params: Mapping[str, int] | None = None) -> httpx.Response:
         response = self._http().get(f"{self.notary_url}/{path}", params=params)
         if response.status_code != 404:
             response.raise_for_status()
@@ -379,26 +381,30 @@ class LogFollower:
         keys = None if self.log_keys is None else self.log_keys()
         return self.verifier if keys is None else keys.for_checkpoint(note, anchored_at).verifier
 
-    def _listed_checkpoint_ok(self, row: dict[str, Any]) -> bool:
+    def _listed_checkpoint(self, row: object) -> CheckpointJSON | None:
+        """A row of ``/v1/checkpoints`` as :func:`listed_checkpoint` reads it, once its note verifies and says its
+        size and root; None, with the alarm raised, when it does not."""
+        size = row.get("size") if isinstance(row, dict) else None
         try:
-            raw = str(row["note"]).encode()
-            note, _ = open_note(raw, [self._verifier_of(raw, _anchor_block(row))])
+            listed = listed_checkpoint(row)
+            raw = listed["note"].encode()
+            note, _ = open_note(raw, [self._verifier_of(raw, _anchor_block(listed))])
             checkpoint = parse_checkpoint(note.text)
-            listed = (int(row["size"]), base64.b64decode(str(row["root"]), validate=True))
-        except (NotaryError, KeyError, ValueError, TypeError) as exc:
-            self._alarm(f"checkpoint {row.get('size')} of /v1/checkpoints does not verify: {exc}")
-            return False
-        if checkpoint.origin != self.origin or (checkpoint.size, checkpoint.root) != listed:
-            self._alarm(f"checkpoint {row.get('size')} of /v1/checkpoints: its note says otherwise")
-            return False
-        return True
+            root = base64.b64decode(listed["root"], validate=True)
+        except (NotaryError, ValueError) as exc:
+            self._alarm(f"checkpoint {size} of /v1/checkpoints does not verify: {exc}")
+            return None
+        if checkpoint.origin != self.origin or (checkpoint.size, checkpoint.root) != (listed["size"], root):
+            self._alarm(f"checkpoint {size} of /v1/checkpoints: its note says otherwise")
+            return None
+        return listed
 
     def _refresh_checkpoints(self) -> None:
         after = self._recheck_from()
         while True:
             body = self._get("v1/checkpoints", {"after": after, "limit": CHECKPOINT_PAGE}).json()
             rows = body.get("checkpoints") or []
-            self.index.put_checkpoints([r for r in rows if self._listed_checkpoint_ok(r)])
+            self.index.put_checkpoints([c for r in rows if (c := self._listed_checkpoint(r)) is not None])
             after_next = body.get("next")
             if not rows or after_next is None:
                 return
@@ -410,10 +416,69 @@ class LogFollower:
             self.index.put_gaps(list(response.json().get("gaps") or []))
 
 
-def _anchor_block(row: dict[str, Any]) -> int | None:
+def _anchor_block(row: CheckpointJSON) -> int | None:
     """The block the notary lists a checkpoint's confirmed anchor in (the explorer's chain follower checks the
     anchors against the chain itself); None when it lists none."""
-    anchor = row.get("anchor")
-    if isinstance(anchor, dict) and anchor.get("state") == "confirmed" and isinstance(anchor.get("block_number"), int):
-        return int(anchor["block_number"])
-    return None
+    anchor = row["anchor"]
+    return None if anchor is None or anchor["state"] != "confirmed" else anchor["block_number"]
+
+
+#: The states an anchor is listed in (``notary.storage.base.AnchorState``).
+ANCHOR_STATES: Final = ("sent", "confirmed", "failed")
+
+
+def listed_checkpoint(row: object) -> CheckpointJSON:
+    """One checkpoint of the notary's ``/v1/checkpoints`` list as :class:`~notary.storage.base.CheckpointJSON`,
+    each field's JSON type checked, and its anchor's as :class:`~notary.storage.base.AnchorJSON` (any other key of
+    the anchor kept: the explorer relays it); :class:`MalformedError` naming the first field that is wrong. Whether
+    the note is the log's and says that size and root is the follower's check."""
+    if not isinstance(row, dict):
+        raise MalformedError(f"a listed checkpoint is a JSON object, not {type(row).__name__}")
+    size, root, time_ms = _field(row, "size", (int,)), _field(row, "root", (str,)), _field(row, "time_ms", (int,))
+    published_ms, cosigners = _field(row, "published_ms", (int, NoneType)), _field(row, "cosigners", (list,))
+    if not all(isinstance(c, str) for c in cast(list[object], cosigners)):
+        raise MalformedError("cosigners is not a list of names")
+    note, anchor = _field(row, "note", (str,)), _field(row, "anchor", (dict, NoneType))
+    return CheckpointJSON(
+        size=cast(int, size),
+        root=cast(str, root),
+        time_ms=cast(int, time_ms),
+        published_ms=cast(int | None, published_ms),
+        cosigners=cast(list[str], cosigners),
+        note=cast(str, note),
+        anchor=None if anchor is None else _listed_anchor(cast(dict[str, object], anchor)),
+    )
+
+
+#: The fields of a listed anchor (``AnchorJSON``) and the types each may have.
+_ANCHOR_FIELDS: Final[tuple[tuple[str, tuple[type, ...]], ...]] = (
+    ("size", (int,)), ("tx_hash", (str,)), ("nonce", (int,)), ("state", (str,)), ("sent_ms", (int,)),
+    ("block_number", (int, NoneType)), ("block_hash", (str, NoneType)), ("confirmed_ms", (int, NoneType)),
+)  # fmt: skip
+
+
+def _listed_anchor(anchor: dict[str, object]) -> AnchorJSON:
+    for key, types in _ANCHOR_FIELDS:
+        _field(anchor, key, types, "anchor.")
+        if key == "state" and anchor[key] not in ANCHOR_STATES:
+            raise MalformedError(f"anchor.state is {anchor[key]!r}, not one of {', '.join(ANCHOR_STATES)}")
+    return cast(AnchorJSON, anchor)  # its fields checked above; it is relayed as it came
+
+
+def _field(obj: Mapping[str, object], key: str, types: tuple[type, ...], where: str = "") -> object:
+    """``obj[key]``, of one of ``types`` (exactly: a JSON true is no integer); MalformedError naming ``where`` and
+    ``key`` otherwise."""
+    if key not in obj:
+        raise MalformedError(f"no {where}{key}")
+    value = obj[key]
+    if type(value) not in types:
+        expected = " or ".join("null" if t is NoneType else _JSON_NAMES[t] for t in types)
+        raise MalformedError(f"{where}{key} is {_JSON_NAMES.get(type(value), type(value).__name__)}, not {expected}")
+    return value
+
+
+#: A JSON value's kind as a message names it, by its Python type.
+_JSON_NAMES: Final[dict[type, str]] = {
+    int: "an integer", str: "a string", list: "a list", dict: "an object", bool: "a boolean", float: "a number",
+    NoneType: "null",
+}  # fmt: skip

@@ -23,7 +23,7 @@ from typing import Any, TypedDict
 from explorer.calls import CallRow
 from explorer.chainindex import ChainIndex
 from notary.bundle import EvidenceBundle
-from notary.event import parse_entry
+from notary.event import EventJSON, parse_entry
 from notary.log.errors import MalformedError
 from notary.verify import Step
 
@@ -125,11 +125,12 @@ def _combine(step: str, checks: Sequence[Step]) -> ProvenanceStep:
     return _step(step, ok, code, params, {"checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks]})
 
 
-def call_step(row: CallRow, entry: bytes) -> tuple[ProvenanceStep, dict[str, Any] | None]:
+def call_step(row: CallRow, entry: bytes) -> tuple[ProvenanceStep, EventJSON | None]:
     """The entry is a valid event (``notary.event.parse_entry``) whose fields are the ones indexed (and shown) for
-    this call; when they differ, the step shows the event as the log holds it."""
+    this call; when they differ, the step shows the event as the log holds it. The event goes with the step, for
+    the grant and asset links (None when the entry is not a valid event)."""
     try:
-        event: dict[str, Any] = dict(parse_entry(entry))
+        event = parse_entry(entry)
     except MalformedError as exc:
         return _step("call", False, "call.invalid_entry", {"error": str(exc)}), None
     fields = ("event_id", "caller_org", "provider_org", "api", "decision", "status", "grant_id", "time_ms")
@@ -155,32 +156,32 @@ def _when(seconds: Any) -> str:
     return f"{seconds} ({datetime.fromtimestamp(seconds, UTC):%Y-%m-%d %H:%M:%S} UTC)"
 
 
-def _private_grant_step(event: Mapping[str, Any], state: dict[str, Any], lifecycle: Any, at: int) -> ProvenanceStep:
+def _private_grant_step(event: EventJSON, state: dict[str, Any], lifecycle: Any, at: int) -> ProvenanceStep:
     """A private grant's link: its grantee and window are in terms the explorer does not hold, so it checks what
     the chain holds (the grant existed, was not revoked or voided, is the provider's grant of the call's asset)
     and says that the rest was the provider's gateway's to check (``check_private``)."""
     if event["decision"] != "allow":
-        params = {"reason": _text(event.get("denial_reason")), "state": _text(lifecycle)}
+        params = {"reason": _text(event["denial_reason"]), "state": _text(lifecycle)}
         return _step("grant", True, "grant.private_denied", params, state)
     when = _when(at)
     if lifecycle != "private":
         return _step("grant", False, "grant.private_not_active", {"state": _text(lifecycle), "at": when}, state)
-    if state.get("asset") != event.get("asset_id") or state.get("grantor") != event.get("provider_org"):
+    if state.get("asset") != event["asset_id"] or state.get("grantor") != event["provider_org"]:
         return _step("grant", False, "grant.private_other", None, state)
     return _step("grant", True, "grant.private_active", {"grantor": _text(state.get("grantor")), "at": when}, state)
 
 
-def grant_step(chain: ChainIndex, event: Mapping[str, Any]) -> ProvenanceStep:
+def grant_step(chain: ChainIndex, event: EventJSON) -> ProvenanceStep:
     """The grant the gateway decided under, as it stood on chain at the call's time."""
-    grant_id = event.get("grant_id")
-    at = int(event["time_ms"]) // 1000
+    grant_id = event["grant_id"]
+    at = event["time_ms"] // 1000
     when = _when(at)
     if grant_id is None:
-        reason = event.get("denial_reason") or "none"
+        reason = event["denial_reason"] or "none"
         return _step("grant", None, "grant.none", {"decision": _text(event["decision"]), "reason": _text(reason)})
-    state = chain.grant_state_at(str(grant_id), at)
+    state = chain.grant_state_at(grant_id, at)
     if event["decision"] == "allow" and (state is None or state.get("state") == "not_yet_valid"):
-        later = chain.grant_state_at(str(grant_id), at + CLOCK_SKEW_S)
+        later = chain.grant_state_at(grant_id, at + CLOCK_SKEW_S)
         if later is not None and later.get("state") == "active" and not later.get("void"):
             params: dict[str, Param] = {"active_at": _when(later.get("created_at")), "at": when, "skew_s": CLOCK_SKEW_S}
             return _step("grant", None, "grant.clocks", params, later)
@@ -191,7 +192,7 @@ def grant_step(chain: ChainIndex, event: Mapping[str, Any]) -> ProvenanceStep:
     lifecycle = "void" if state.get("void") else state.get("state")  # void: the asset changed owner since
     if state.get("private"):
         return _private_grant_step(event, state, lifecycle, at)
-    parties_ok = state.get("grantee") == event["caller_org"] and state.get("asset") == event.get("asset_id")
+    parties_ok = state.get("grantee") == event["caller_org"] and state.get("asset") == event["asset_id"]
     if event["decision"] == "allow":
         if lifecycle != "active":
             return _step("grant", False, "grant.allowed_not_active", {"state": _text(lifecycle), "at": when}, state)
@@ -199,26 +200,26 @@ def grant_step(chain: ChainIndex, event: Mapping[str, Any]) -> ProvenanceStep:
             return _step("grant", False, "grant.allowed_other_parties", None, state)
         parties = {"grantor": _text(state.get("grantor")), "grantee": _text(state.get("grantee"))}
         return _step("grant", True, "grant.active", {"at": when, **parties}, state)
-    params = {"reason": _text(event.get("denial_reason")), "state": _text(lifecycle), "at": when}
+    params = {"reason": _text(event["denial_reason"]), "state": _text(lifecycle), "at": when}
     return _step("grant", True, "grant.denied", params, state)
 
 
-def asset_step(chain: ChainIndex, event: Mapping[str, Any]) -> ProvenanceStep:
+def asset_step(chain: ChainIndex, event: EventJSON) -> ProvenanceStep:
     """The asset behind the service: registered, owned by the provider at the call's time, and its version."""
-    asset = event.get("asset_id")
+    asset = event["asset_id"]
     if asset is None:
         return _step("asset_version", None, "asset.none")
-    at = int(event["time_ms"]) // 1000
+    at = event["time_ms"] // 1000
     when = _when(at)
-    owner = chain.owner_at(str(asset), at)
+    owner = chain.owner_at(asset, at)
     if owner is None:
         if chain.owner_at(str(asset), at + CLOCK_SKEW_S) is not None:
             params: dict[str, Param] = {"asset": str(asset), "skew_s": CLOCK_SKEW_S, "at": when}
             return _step("asset_version", None, "asset.clocks", params)
         ok = None if event["decision"] == "deny" else False
         return _step("asset_version", ok, "asset.unregistered", {"asset": str(asset), "at": when})
-    version_no = event.get("asset_version")
-    version = chain.asset_version_at(str(asset), int(version_no)) if version_no is not None else None
+    version_no = event["asset_version"]
+    version = chain.asset_version_at(asset, version_no) if version_no is not None else None
     if version is None:
         for item in chain.history("asset", str(asset)):
             if item["event"] in ("AssetRegistered", "AssetVersionAdded") and item["timestamp"] <= at:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -84,6 +84,7 @@ __all__ = [
     "read_cross_chain",
     "reissue_folder",
     "reissued",
+    "resume_staged_ca",
     "retire_left_open",
     "rotate_ca",
     "stage_ca_rotation",
@@ -460,10 +461,12 @@ def rotate_ca(
     otherwise a new CA is staged and published, and installed at once if it is valid at the head. The admin's
     re-issued certificate's fingerprint goes on chain too (``ConsortiumRegistry.set_certificate``)."""
     files = CaFiles.of(directory, org)
-    resumed = files.staged() and _staged_on_chain(files, trust, org)
+    new_der = _staged_der(files)
+    resumed = new_der is not None and (
+        resume_staged_ca(trust, registry, signer, org, new_der, lambda: _old_der(files, new_der), overlap_blocks)
+        is not None
+    )
     if resumed:
-        check_member(registry, org)
-        _retire_old_of_staged(files, trust, signer, org, overlap_blocks)
         staged = None
     else:
         staged = stage_ca_rotation(
@@ -494,29 +497,50 @@ def staged_and_installed(staged: CaRotation, done: CaRotation) -> CaRotation:
     return dataclasses.replace(staged, installed=True, reissued=done.reissued)
 
 
-def _retire_old_of_staged(
-    files: CaFiles, trust: TrustDirectoryClient, signer: Signer, org: str, overlap_blocks: int
-) -> None:
-    """The old CA's record retired if the run that recorded the staged CA (open on chain) stopped before retiring it
-    (:func:`retire_left_open`); the old CA is the one in ``ca-cert.pem``, or in ``ca-cert.previous.pem`` once a run that
-    stopped later replaced it."""
-    new_der = _der(parse_cert(files.next_cert.read_bytes(), str(files.next_cert)))
+def resume_staged_ca(
+    trust: TrustDirectoryClient,
+    registry: ConsortiumRegistryClient,
+    signer: Signer,
+    org: str,
+    new_der: bytes,
+    old_der: Callable[[], bytes | None],
+    overlap_blocks: int,
+) -> KeyRecord | None:
+    """The resumption step of both suites' ``rotate-ca`` (this module's and :mod:`network.sm2rotation`'s): the
+    chain's record of the staged CA ``new_der``, None when it is not on chain (nothing to resume: a rotation is
+    staged again, or refused). Once found, ``org`` is checked to be a member and, while that record is open, the
+    old CA's record is retired if the run that recorded the staged CA stopped before retiring it
+    (:func:`retire_left_open`); ``old_der`` reads the old CA then (None: there is none to retire). The caller
+    installs the record's CA, or refuses it while it is not valid yet."""
     index = trust.find(org, KeyKind.CA_CERT, new_der)
     record = None if index is None else trust.record(org, index)
-    if record is None or record.valid_until is not None:
-        return
-    old = parse_cert(files.cert.read_bytes(), str(files.cert))
-    if _der(old) == new_der and files.previous.is_file():
-        old = parse_cert(files.previous.read_bytes(), str(files.previous))
-    retire_left_open(trust, signer, org, _der(old), record, overlap_blocks)
+    if record is None:
+        return None
+    check_member(registry, org)
+    if record.valid_until is None:
+        old = old_der()
+        if old is not None:
+            retire_left_open(trust, signer, org, old, record, overlap_blocks)
+    return record
 
 
-def _staged_on_chain(files: CaFiles, trust: TrustDirectoryClient, org: str) -> bool:
+def _staged_der(files: CaFiles) -> bytes | None:
+    """The DER of the CA staged in ``files`` (None: none staged, or its certificate unreadable)."""
+    if not files.staged():
+        return None
     try:
-        new = parse_cert(files.next_cert.read_bytes(), str(files.next_cert))
+        return _der(parse_cert(files.next_cert.read_bytes(), str(files.next_cert)))
     except (OSError, ValueError):
-        return False
-    return trust.find(org, KeyKind.CA_CERT, _der(new)) is not None
+        return None
+
+
+def _old_der(files: CaFiles, new_der: bytes) -> bytes:
+    """The CA a staged rotation to ``new_der`` retires: the one in ``ca-cert.pem``, or in ``ca-cert.previous.pem``
+    once a run that stopped later replaced it."""
+    old = _der(parse_cert(files.cert.read_bytes(), str(files.cert)))
+    if old == new_der and files.previous.is_file():
+        return _der(parse_cert(files.previous.read_bytes(), str(files.previous)))
+    return old
 
 
 # ---------------------------------------------------------------------------------------------- files

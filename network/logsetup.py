@@ -18,7 +18,9 @@ import logging
 import os
 import secrets
 import ssl
+import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -294,10 +296,12 @@ class ChainRegulators(_LiveOrgs):
     visibility rule (``notary.event.QueryVisibility``) are told: ``consortium.json``'s founders that hold it, and,
     once ``view`` has read the chain, any other org the ConsortiumRegistry gives the role (``roles_of``,
     :func:`registry_roles` by default) while the view's registry statuses list it a member: a regulator admitted
-    after genesis reads as a regulator, not as an ordinary member. An org the statuses list as no longer a member
-    (removed), a founder among them, is no regulator from the view's next read. Roles are fixed at admission, so an
-    org's are read once; a read that fails counts the org as no regulator (fail closed) and is made again at the
-    next question. Before the view has read the chain, the founders' only.
+    after genesis reads as a regulator, not as an ordinary member. A founder counts only while the statuses list it
+    a member too: one they list as no longer a member (removed), or do not list at all (the directory holds no
+    record of it, so its status is not read: no active member for the people checks either,
+    :class:`~network.trust.ChainMemberStatus`), is no regulator from the view's next read. Roles are fixed at
+    admission, so an org's are read once; a read that fails counts the org as no regulator (fail closed) and is
+    made again at the next question. Before the view has read the chain, the founders' only.
 
     The set is worked out once per snapshot of the view (:meth:`current`) and kept while every org's roles were
     read: asking it again, per row or per request, costs no chain read until the view reads a change.
@@ -332,8 +336,9 @@ class ChainRegulators(_LiveOrgs):
         kept = self._current
         if kept is not None and kept[0] is snapshot:
             return kept[1], kept[2]
-        statuses = snapshot.statuses
-        now: set[str] = {o for o in self._listed if statuses is None or o not in statuses or snapshot.member(o)}
+        # a founder counts as the others do, while the statuses list it a member: one the directory holds no record
+        # of has no status read, so is no member (as ChainMemberStatus answers the people checks), no regulator
+        now: set[str] = {o for o in self._listed if snapshot.member(o)}
         held: set[str] = set(self._listed)
         complete = True
         for org in snapshot.orgs():
@@ -433,6 +438,8 @@ def read_access(
     description: ConsortiumDescription,
     authenticator: CallerAuthenticator | None = None,
     trust: TrustView | None = None,
+    *,
+    clock: Callable[[], float] = time.time,
 ) -> ReadAccess:
     """Who may read the log of the consortium in ``directory`` (``notary.readauth``): services by the gateway and
     witness keys of ``consortium.json``, people by their login tokens checked against the member CAs (as the
@@ -447,7 +454,8 @@ def read_access(
     read once its CA is on chain and a CA retired on chain is refused from the view's next read; until the view has
     read the chain once, the founders and CAs of ``consortium.json``. Who is a regulator, for its readers and for
     the query visibility rule its event reads apply, is :func:`regulator_orgs` (the chain's, with ``trust``).
-    Without it, ``consortium.json`` alone."""
+    Without it, ``consortium.json`` alone. ``clock`` (unix seconds) is the time signed reads, login tokens and
+    certificates are checked against."""
     from network.trust import ChainMemberStatus
 
     regulators = regulator_orgs(description, trust)
@@ -455,7 +463,8 @@ def read_access(
     if trust is not None:  # a suspended member's people read nothing, as at the explorer
         status = ChainMemberStatus(trust, [m.org for m in description.members])
         is_member = lambda org: status(org) == "active"  # noqa: E731
-    people = Authenticator(directory, regulator_orgs=regulators, is_member=is_member, trust=trust)
+    utc = _utc_clock(clock)
+    people = Authenticator(directory, regulator_orgs=regulators, is_member=is_member, trust=trust, clock=utc)
 
     def person(authorization: str) -> tuple[str, bool, str]:
         try:
@@ -472,16 +481,21 @@ def read_access(
         query_regulators=query_regulators(regulators),
         trusted=() if explorer is None else (explorer,),
         people=person,
+        clock=clock,
         monitor_token=monitor_token(directory),
         subjects_see_regulator=description.query_visibility().regulator_queries_visible_to_subject,
         certificates=certificate_check(
             directory,
             description,
             regulators,
-            authenticator if authenticator is not None else notary_authenticator(directory, description, trust),
+            authenticator if authenticator is not None else notary_authenticator(directory, description, trust, utc),
         ),
         operators=alarm_resolvers(description),
     )
+
+
+def _utc_clock(clock: Callable[[], float]) -> Callable[[], datetime]:
+    return lambda: datetime.fromtimestamp(clock(), UTC)
 
 
 def alarm_resolvers(description: ConsortiumDescription) -> frozenset[str]:
@@ -534,20 +548,26 @@ def certificate_check(
 
 
 def notary_authenticator(
-    directory: Path, description: ConsortiumDescription, trust: TrustView | None = None
+    directory: Path,
+    description: ConsortiumDescription,
+    trust: TrustView | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> CallerAuthenticator:
     """The notary's one verdict on a member's client certificate, at the TLS handshake, at each request on the
     connection, and for its reads (:func:`certificate_check`): the gateways' checks
     (``network.certificates.CallerAuthenticator``: a member CA issued it, clientAuth, its validity, its org's
     CRL). With ``trust``, a view of the TrustDirectory, the member CAs, the serials revoked on chain and who is a
     member (active or suspended) are the chain's as the view last read them, so a revocation takes effect from
-    the view's next read, without a restart; without it, the CAs and members of ``consortium.json``."""
+    the view's next read, without a restart; without it, the CAs and members of ``consortium.json``. ``clock``:
+    the time validity periods are checked against (default: the system clock)."""
     from network.certificates import CallerAuthenticator
     from network.trust import ChainMemberStatus
 
     founders = [m.org for m in description.members]
     status = _every_member_active(description) if trust is None else ChainMemberStatus(trust, founders)
-    return CallerAuthenticator(description, directory, status, trust=trust)
+    if clock is None:
+        return CallerAuthenticator(description, directory, status, trust=trust)
+    return CallerAuthenticator(description, directory, status, trust=trust, clock=clock)
 
 
 def notary_tls(

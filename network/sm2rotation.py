@@ -46,7 +46,7 @@ from network.carotation import (
     installed,
     open_ca_record,
     publish_new_ca,
-    retire_left_open,
+    resume_staged_ca,
     staged_and_installed,
     staged_ca_record,
 )
@@ -240,19 +240,13 @@ def rotate_sm2_ca(
     once if it is valid at the head."""
     check_sm2_rotation(directory, description, org)
     files = Sm2CaFiles.of(directory, org)
-    if files.staged() and files.next_cert.is_file():
+    if files.next_cert.is_file():
         new = _read_sm2(files.next_cert)
-        index = trust.find(org, KeyKind.CA_CERT, new.der)
-        record = None if index is None else trust.record(org, index)
-        head = int(trust.backend.web3.eth.block_number)
-        if record is not None and record.valid_until is None:  # the old CA retires, even if the run that
-            # recorded this one stopped before it retired the old one
-            check_member(registry, org)
-            old = next((c for c in sm2_ca_lineage(directory, OrgId(org)) if c.der != new.der), None)
-            if old is not None:
-                retire_left_open(trust, signer, org, old.der, record, overlap_blocks)
+        head = int(trust.backend.web3.eth.block_number)  # before the retirement the step may send
+        record = resume_staged_ca(
+            trust, registry, signer, org, new.der, lambda: _old_der(directory, org, new.der), overlap_blocks
+        )
         if record is not None and record.valid_from <= head:  # valid now, or ended: the installation says which
-            check_member(registry, org)
             return install_sm2_ca_rotation(directory, passphrase, trust, org, now=now)
         if record is not None:
             raise CaRotationError(
@@ -267,6 +261,12 @@ def rotate_sm2_ca(
     if staged.valid_from > int(trust.backend.web3.eth.block_number):
         return staged
     return staged_and_installed(staged, install_sm2_ca_rotation(directory, passphrase, trust, org, now=now))
+
+
+def _old_der(directory: Path, org: str, new_der: bytes) -> bytes | None:
+    """The SM2 CA a staged rotation to ``new_der`` retires: the newest of the org's SM2 CAs that is not the staged
+    one (``sm2-ca.pem``, or the first of ``sm2-ca.previous.pem`` once a run that stopped later replaced it)."""
+    return next((c.der for c in sm2_ca_lineage(directory, OrgId(org)) if c.der != new_der), None)
 
 
 # ---------------------------------------------------------------------------------------------- files

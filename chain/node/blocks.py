@@ -40,7 +40,7 @@ from eth_utils.exceptions import ValidationError
 from chain.errors import ChainError, MalformedError
 from chain.node import trace
 from chain.node.vm import ConsortiumBlock, ConsortiumHeader
-from chain.qbft.block import QbftBlock
+from chain.qbft.block import QbftBlock, Recovered
 from chain.seal import ExtraData, extra_data, verify_seals
 
 if TYPE_CHECKING:
@@ -288,17 +288,21 @@ def pending_copy(node: Node) -> dict[bytes, SignedTransactionAPI]:
         return dict(node.mempool.pending)
 
 
-def append(node: Node, block: BlockAPI) -> BlockAPI:
+def append(node: Node, block: BlockAPI, recovered: Recovered | None = None) -> BlockAPI:
     """Make ``block``, sealed by a quorum of the head's validators, the new head; returns it as stored.
 
     Its seals are checked against the head's validator set, it is executed unless it already was (without the
     node's lock), and then, under the lock, it is stored in one atomic batch if the head it was executed on is
     still the head, and its transactions leave the mempool. Raises :class:`BlockRefusedError` (bad seals
-    included, and a head that moved meanwhile: the block was executed on a state that is no longer the head's)."""
+    included, and a head that moved meanwhile: the block was executed on a state that is no longer the head's).
+
+    ``recovered``: the seals' signers as QBFT checked them in the COMMITs that decided the block
+    (``chain.seal.verify_seals``, keyed by the commit digest, which this check computes from ``block`` itself);
+    a block fetched from a peer comes without, and each of its seals is recovered."""
     number = int(block.number)
     parent = node.head()
     try:
-        verify_seals(block.header, extra_data(parent).validators)
+        verify_seals(block.header, extra_data(parent).validators, recovered)
     except (ChainError, MalformedError) as exc:
         raise BlockRefusedError(number, f"seals: {exc}") from exc
     executed, held = _execute_on(node, parent, block)
@@ -366,6 +370,6 @@ class NodeBlocks:
                     check_s=round(time.monotonic() - started, 4))  # fmt: skip
         return True
 
-    def decided(self, block: QbftBlock) -> BlockAPI:
-        """Append the block the machine decided."""
-        return append(self.node, self._decoded(block))
+    def decided(self, block: QbftBlock, recovered: Recovered | None = None) -> BlockAPI:
+        """Append the block the machine decided (``recovered``: its seals as the machine checked them)."""
+        return append(self.node, self._decoded(block), recovered)

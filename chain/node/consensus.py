@@ -370,8 +370,8 @@ class Consensus:
         """A message of the next height at a node that votes in nothing (the regulator's). It learns of a decision
         from the validators' COMMITs: once those of a quorum, each seal checked, name a block it was proposed (by
         the round's proposer; at most :data:`OBSERVED` blocks a height), it
-        appends that block sealed with them (``chain.node.blocks.append`` checks the seals against the parent's
-        set again and re-executes it, as for a block it fetches); it executes the block at the first valid
+        appends that block sealed with them (``chain.node.blocks.append`` counts the seals against the parent's
+        set, each with the signer recovered here, not recovered again); it executes the block at the first valid
         COMMIT, while the others are on their way. A COMMIT for a block it was not proposed (or a block refused)
         makes it fetch the sealed block from its peers, as it did for every block before: asked as soon as a
         COMMIT came, a peer often had not appended the block yet, and the next try waited for the next height's
@@ -395,8 +395,9 @@ class Consensus:
             self._behind = self.fetch is not None
             return
         block = proposed.with_round(message.round)
+        signed = block.commit_digest(message.round)
         try:
-            valid = recover(block.commit_digest(message.round), message.seal) == message.author
+            valid = recover(signed, message.seal) == message.author
         except MalformedError:
             valid = False
         if not valid:
@@ -408,7 +409,9 @@ class Consensus:
             return
         if len(seals) < quorum(len(validators)):
             return
-        self._apply([Decided(block.sealed(message.round, [seals[author] for author in sorted(seals)]))])
+        counted = [seals[author] for author in sorted(seals)]
+        recovered = {(signed, seal): author for author, seal in seals.items()}  # appended without recovering again
+        self._apply([Decided(block.sealed(message.round, counted), recovered)])
         if int(self.node.head().block_number) < height:  # refused: the peers that decided it have it
             self._behind = self.fetch is not None
 
@@ -500,7 +503,7 @@ class Consensus:
 
     def _apply(self, actions: list[Action]) -> None:
         """Send every message the machine broadcast, then append the block it decided, if it did."""
-        decided = None
+        decision = None
         for action in actions:
             if isinstance(action, Broadcast):
                 if isinstance(action.message, m.Proposal):
@@ -512,15 +515,16 @@ class Consensus:
                     trace.event("send", type=type(message).__name__, height=message.height, round=message.round,
                                 size=len(body))  # fmt: skip
                 self.send(int(code), body)
-            elif decided is None:
-                decided = action.block
-        if decided is None:
+            elif decision is None:
+                decision = action
+        if decision is None:
             return
+        decided = decision.block
         proposed_at = self._proposals_seen.get(decided.hash)
         self._proposals_seen.clear()  # the head moves on (or was moved by a sync): they were all of this height
         started = self.clock()
         try:
-            stored = self.blocks.decided(decided)
+            stored = self.blocks.decided(decided, decision.recovered)
         except (BlockRefusedError, ChainError) as exc:
             # the machine checked the seals; a refusal here means this node's head moved (a sync)
             self.stats.refused_blocks += 1
@@ -611,7 +615,8 @@ class ConsensusNode:
         self.links: PeerLinks | None = None
         consensus.setdefault("ready", self._probed)
         self.consensus = Consensus(node, key, self._broadcast, fetch=self._fetch, **consensus)
-        handlers = Handlers(self.consensus.deliver, self._gossiped, self.status)
+        detector = self.consensus.equivocations  # its evidence, at GET /qbft/v1/equivocations as over JSON-RPC
+        handlers = Handlers(self.consensus.deliver, self._gossiped, self.status, lambda: tuple(detector.records))
         self.server = PeerServer(node, handlers, host, port, server_ssl, certificates)
         node.on_submit = self._gossip
 

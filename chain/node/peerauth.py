@@ -20,19 +20,36 @@ therefore admits a connection's certificate only when it is a node certificate, 
 
 Its validity period is OpenSSL's to check: the peer contexts verify it in the handshake.
 
+One route is read by more than nodes: ``GET /qbft/v1/equivocations``, the evidence of equivocation the node kept
+(signed consensus messages every validator's node receives anyway, which a member already reads through a node's
+JSON-RPC), so an explorer asks it with its member's client certificate (``orgs/<org>/users/chain@<org>``, the one
+it reads the chain with under ``consortium up --rpc-tls``) and holds no node key. For that route alone
+:meth:`NodeCertificates.admit_member` is the rule: a certificate issued by a current member's CA, that is
+
+- its subject names exactly one org, its ``OU``, and it allows clientAuth;
+- it is issued (its signature checked here) by a CA of the rule whose subject names that same org;
+- its org is not a member governance removed on chain, and its serial is not among those its org revoked on
+  chain.
+
+Whether that org runs a node does not matter: a member that runs none may read the evidence too.
+
 The rule is pure: :meth:`NodeCertificates.admit` takes the certificate's DER and returns the org or raises
-:class:`PeerRefusedError` saying why. It holds for both ends of a link, as a node presents the same certificate
-as client and as server: the server (``chain.node.peers.PeerServer``) asks it of a client's certificate once each
-TLS handshake is done and disconnects a refused client before reading any request of it; the links
-(``chain.node.peers.PeerLinks``) ask it of a peer server's certificate once their handshake is done and send
-nothing to, and take nothing from, a refused peer. Both ask again on a connection they keep open whenever the
-rule is another (it changes with the chain: a member removed, a serial revoked): :class:`Decision` is that
-connection's verdict, the server answers a request refused since with 403, a link withholds what it was to send.
+:class:`PeerRefusedError` saying why; :meth:`NodeCertificates.admit_member` likewise. Both hold for the server
+(``chain.node.peers.PeerServer``): it asks both of a client's certificate once each TLS handshake is done and
+disconnects a client both refuse before reading any request of it; it asks again at each request on a connection
+it let in, the evidence route by :meth:`~NodeCertificates.admit_member` and every other route by
+:meth:`~NodeCertificates.admit`, and answers a refused request with 403 and the reason. The node rule holds for
+both ends of a link, as a node presents the same certificate as client and as server: the links
+(``chain.node.peers.PeerLinks``) ask :meth:`~NodeCertificates.admit` of a peer server's certificate once their
+handshake is done and send nothing to, and take nothing from, a refused peer. Both ask again on a connection they
+keep open whenever the rule is another (it changes with the chain: a member removed, a serial revoked):
+:class:`Decision` is that connection's verdict by one of the two rules, the server answers a request refused since
+with 403, a link withholds what it was to send.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -117,16 +134,54 @@ class NodeCertificates:
             raise PeerRefusedError(f"{subject} (serial {cert.serial_number:#x}) is revoked by {org!r} on chain")
         return org
 
+    def admit_member(self, der: bytes | None) -> str:
+        """The org whose CA issued the client certificate ``der``, a current member's (the rule of the evidence
+        route: see the module's docstring); :class:`PeerRefusedError` saying why not."""
+        if not der:
+            raise PeerRefusedError("no client certificate: the evidence route is for the consortium's members")
+        try:
+            cert = x509.load_der_x509_certificate(der)
+        except ValueError:
+            raise PeerRefusedError("the client certificate cannot be parsed") from None
+        subject = cert.subject.rfc4514_string()
+        org = _one(cert.subject, NameOID.ORGANIZATIONAL_UNIT_NAME)
+        if org is None:
+            raise PeerRefusedError(f"{subject} names no single org (OU): not a member's certificate")
+        if not _client_usage(cert):
+            raise PeerRefusedError(f"{subject} lacks clientAuth: not a client certificate")
+        if org in self.removed:
+            raise PeerRefusedError(
+                f"{subject}: {org!r} was removed from the consortium by governance on chain; its certificates are "
+                "refused"
+            )
+        if not any(_issued_by(cert, ca) for ca in self.cas.get(org, ())):
+            raise PeerRefusedError(f"{subject} is not issued by the CA of {org!r}, a member's")
+        if cert.serial_number in self.revoked.get(org, ()):
+            raise PeerRefusedError(f"{subject} (serial {cert.serial_number:#x}) is revoked by {org!r} on chain")
+        return org
+
+
+def _client_usage(cert: x509.Certificate) -> bool:
+    try:
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return False
+    return ExtendedKeyUsageOID.CLIENT_AUTH in usages
+
 
 class Decision:
     """One connection's verdict on the certificate its other end presented (DER), by the rule of the moment:
     decided again only when the rule is another object (a rule is replaced whole, never changed), so a request or
-    a send on a kept connection costs one comparison."""
+    a send on a kept connection costs one comparison. ``check`` is which of the rule's checks it applies: the node
+    rule (:meth:`NodeCertificates.admit`, the default) or the member rule (:meth:`NodeCertificates.admit_member`)."""
 
-    __slots__ = ("decided_by", "der", "refusal")
+    __slots__ = ("check", "decided_by", "der", "refusal")
 
-    def __init__(self, der: bytes | None) -> None:
+    def __init__(
+        self, der: bytes | None, check: Callable[[NodeCertificates, bytes | None], str] = NodeCertificates.admit
+    ) -> None:
         self.der = der
+        self.check = check
         self.decided_by: NodeCertificates | None = None
         #: Why the certificate is refused by the rule it was last decided by; None when it is not (or never was).
         self.refusal: str | None = None
@@ -136,7 +191,7 @@ class Decision:
         if rule is not None and rule is not self.decided_by:
             self.decided_by = rule
             try:
-                rule.admit(self.der)
+                self.check(rule, self.der)
                 self.refusal = None
             except PeerRefusedError as exc:
                 self.refusal = exc.reason

@@ -17,23 +17,30 @@ Routes of :class:`PeerServer` (each node runs one beside its JSON-RPC):
 - ``GET /qbft/v1/transactions``: this node's pending transactions, each sender's in nonce order, as an RLP list
   of raw transactions, at most :data:`MAX_PENDING` and :data:`MAX_BLOCKS_BYTES`. A node asks it of each peer
   that answers its status for the first time (it started, or restarted): its pool starts empty, and without
-  them its turn to propose could come before the peers' own status probes see it back and pass them on.
+  them its turn to propose could come before the peers' own status probes see it back and pass them on;
+- ``GET /qbft/v1/equivocations``: the equivocation evidence this node kept (``chain.qbft.evidence``), as JSON: the
+  list of records its JSON-RPC's ``qbft_getEquivocations`` answers, in the same encoding, at most
+  :data:`MAX_EVIDENCE_BYTES` of it (the records the node keeps always fit: the rest, were there any, is left out
+  with a log line). The explorer asks it of the nodes the chain lists (``explorer.service``).
 
 The server's ``ssl.SSLContext`` decides who may connect: ``consortium node`` gives one that requires a client
 certificate from the consortium's member CAs. Those CAs also issue their people's and services' certificates,
 so the server then admits only node certificates of members that run a node (``chain.node.peerauth``, given
-as ``certificates``): a connection with any other certificate (or one revoked on chain) is answered 403 with
-the reason and closed, with a log line, once its handshake is done and before any request of it is read; one
-let in is checked again at each request by the rule of the moment (it follows the chain) and answered 403 once
-refused. Nothing of a refused
-client is served or queued. What a peer sends is never trusted for its link: messages are signed by validator
-accounts, blocks carry their seals, transactions their signatures. Stopping the server also closes the
-connections it holds open, so a stopped node stops answering on them. Its connections are served by a fixed set
-of threads (``chain.node.connections``: :data:`WORKERS`), as the JSON-RPC's are: a connection waiting for its
-next request holds no thread, one that waits :data:`IDLE_TIMEOUT` seconds is closed, and while a request is
-served (its TLS handshake first, in a worker once the client's first bytes arrived) each read may take
-:data:`REQUEST_TIMEOUT` seconds, and the whole request 10 s (``chain.node.connections.REQUEST_DEADLINE``, plus
-1 s per MiB of its body: 408 with ``{"error": ...}``, as the routes refuse, and closed after).
+as ``certificates``), except at ``GET /qbft/v1/equivocations``, which any certificate of a current member's CA
+may read (``NodeCertificates.admit_member``). A connection whose certificate neither rule admits (one of no
+member's CA, of a removed member, revoked on chain) is answered 403 with the reason and closed, with a log line,
+once its handshake is done and before any request of it is read; one let in is checked again at each request
+by the rule of the moment for that route (it follows the chain) and answered 403 with the reason once refused:
+a member's person, admin or service certificate gets 403 at every other route, its request's head read, its
+body never. Nothing of a refused client is served or queued. What a peer sends is never trusted for its link:
+messages are signed by validator accounts, blocks carry their seals, transactions their signatures. Stopping the
+server also closes the connections it holds open, so a stopped node stops answering on them. Its connections are
+served by a fixed set of threads (``chain.node.connections``: :data:`WORKERS`), as the JSON-RPC's are: a
+connection waiting for its next request holds no thread, one that waits :data:`IDLE_TIMEOUT` seconds is closed,
+and while a request is served (its TLS handshake first, in a worker once the client's first bytes arrived) each
+read may take :data:`REQUEST_TIMEOUT` seconds, and the whole request 10 s
+(``chain.node.connections.REQUEST_DEADLINE``, plus 1 s per MiB of its body: 408 with ``{"error": ...}``, as the
+routes refuse, and closed after).
 
 :class:`PeerLinks` sends to every peer from one thread per peer, through a bounded queue (a peer that is down
 costs its queue, never the consensus loop's time); :meth:`PeerLinks.fetch_blocks` asks the peers in turn. One
@@ -44,9 +51,10 @@ runs in the consensus loop, so it skips a peer whose last exchange failed (``dow
 timeout of one that hangs (a frozen process, a network that drops packets) at every sync; the peer's status
 prober finds out when it answers again.
 
-The links hold each peer's server certificate to the server's own rule (a node presents one certificate as client
-and as server): once a connection's handshake is done, and again on a kept connection before its next request
-whenever the rule is another, ``NodeCertificates.admit`` decides it. A peer it refuses (its org removed by
+The links hold each peer's server certificate to the node rule of the server's own (a node presents one
+certificate as client and as server; the member rule of the evidence route is never theirs): once a connection's
+handshake is done, and again on a kept connection before its next request whenever the rule is another,
+``NodeCertificates.admit`` decides it. A peer it refuses (its org removed by
 governance on chain, its serial revoked) stays linked, a URL given with ``--peer`` included, but is sent nothing,
 no message, proposal or transaction (``PeerLinks.refused`` counts them), and its status, blocks and transactions
 are not taken: it counts as down. Its prober connects again each status interval, so a certificate re-issued since
@@ -77,6 +85,7 @@ from chain.node import trace
 from chain.node.connections import ConnectionPool, PooledHandler, PooledServer, declared_length
 from chain.node.node import Node, TransactionRefusedError
 from chain.node.peerauth import Decision, NodeCertificates
+from chain.qbft.evidence import KEEP, KEEP_BYTES, Equivocation
 from chain.tlsfiles import ReloadingContext
 
 log = logging.getLogger("consortium.node.peers")
@@ -86,6 +95,7 @@ TRANSACTION_PATH = "/qbft/v1/transaction"
 BLOCKS_PATH = "/qbft/v1/blocks"
 STATUS_PATH = "/qbft/v1/status"
 TRANSACTIONS_PATH = "/qbft/v1/transactions"
+EQUIVOCATIONS_PATH = "/qbft/v1/equivocations"
 #: Largest message body (a proposal carries a block, a round change its prepared block).
 MAX_BODY_BYTES = 32 * 1024 * 1024
 #: Most blocks, and bytes of blocks, in one answer to ``GET /qbft/v1/blocks``.
@@ -93,6 +103,9 @@ MAX_BLOCKS = 256
 MAX_BLOCKS_BYTES = 16 * 1024 * 1024
 #: Most pending transactions in one answer to ``GET /qbft/v1/transactions``, and in one ``POST`` to it.
 MAX_PENDING = 4_096
+#: Most bytes of JSON in one answer to ``GET /qbft/v1/equivocations``: the records a node keeps
+#: (``chain.qbft.evidence.KEEP`` of them, ``KEEP_BYTES`` of bodies, written in hex), with room for their fields.
+MAX_EVIDENCE_BYTES = 2 * KEEP_BYTES + KEEP * 4096
 #: Most transactions a link sends in one ``POST /qbft/v1/transactions``.
 GOSSIP_BATCH = 512
 #: Messages queued per peer before new ones are dropped.
@@ -119,6 +132,8 @@ class Handlers:
     message: Callable[[int, bytes], bool]
     transaction: Callable[[bytes], None]
     status: Callable[[], dict[str, Any]]
+    #: The equivocation evidence the consensus loop kept (none by default).
+    equivocations: Callable[[], Sequence[Equivocation]] = tuple
 
 
 class PeerServer:
@@ -183,6 +198,22 @@ class PeerServer:
             size += len(raw)
         return bytes(rlp.encode(out))
 
+    def evidence(self) -> bytes:
+        """The JSON list of the equivocation records this node kept, as ``qbft_getEquivocations`` writes each, in
+        order while within :data:`MAX_EVIDENCE_BYTES`."""
+        out: list[bytes] = []
+        size = 2
+        records = list(self.handlers.equivocations())
+        for record in records:
+            item = json.dumps(record.to_json()).encode()
+            if size + len(item) + 1 > MAX_EVIDENCE_BYTES:
+                log.warning("%d equivocation records over %d bytes left out of the answer", len(records) - len(out),
+                            MAX_EVIDENCE_BYTES)  # fmt: skip
+                break
+            out.append(item)
+            size += len(item) + 1
+        return b"[" + b",".join(out) + b"]"
+
     def pending(self) -> bytes:
         """The RLP list of this node's pending raw transactions, each sender's in nonce order, bounded."""
         out: list[bytes] = []
@@ -212,20 +243,25 @@ class _Handler(PooledHandler):
     timeout = REQUEST_TIMEOUT
     server: _Server
 
-    #: The verdict on a TLS connection's client certificate: the rule can change while a connection is open (a
-    #: node that follows the chain's endpoints), so each request asks it again (``peerauth.Decision``).
+    #: The verdicts on a TLS connection's client certificate by the node rule (every route but the evidence one)
+    #: and by the member rule (the evidence route): the rule can change while a connection is open (a node that
+    #: follows the chain's endpoints), so each request asks the route's again (``peerauth.Decision``).
     decision: Decision | None = None
+    member_decision: Decision | None = None
 
     def opened(self) -> bool:
         if not isinstance(self.request, ssl.SSLSocket):
             return True
-        self.decision = Decision(self.request.getpeercert(binary_form=True))
-        refusal = self._refusal()
-        if refusal is None:
+        der = self.request.getpeercert(binary_form=True)
+        self.decision = Decision(der)
+        self.member_decision = Decision(der, NodeCertificates.admit_member)
+        if self._refusal() is None or self._refusal(evidence=True) is None:
             return True
         # Refused once the handshake is done: answered 403 at once, no request of it read, nothing served or
         # queued; what it sent meanwhile is dropped unparsed, the connection waiting without a thread
         # (``PooledHandler.linger``).
+        # what the certificate lacks for the least demanding route, the evidence one: it reaches none
+        refusal = self._refusal(evidence=True)
         self.server.peer.refused += 1
         log.warning("peer connection from %s refused at the handshake: %s", self.client_address[0], refusal)
         self.close_connection = True
@@ -277,15 +313,17 @@ class _Handler(PooledHandler):
         self.close_connection = True
         return None
 
-    def _refusal(self) -> str | None:
-        """Why the connection's client certificate may not use the routes by the server's rule now; None if it
-        may (or the connection is not TLS)."""
-        return None if self.decision is None else self.decision.decide(self.server.peer.certificates)
+    def _refusal(self, evidence: bool = False) -> str | None:
+        """Why the connection's client certificate may not use the route by the server's rule now (the member rule
+        for the evidence route, the node rule for every other); None if it may (or the connection is not TLS)."""
+        decision = self.member_decision if evidence else self.decision
+        return None if decision is None else decision.decide(self.server.peer.certificates)
 
-    def _refused(self) -> bool:
-        """Answer 403 and close if the connection's certificate may not use the routes (by the rule now)."""
+    def _refused(self, evidence: bool = False) -> bool:
+        """Answer 403 and close if the connection's certificate may not use the route (by the rule now: the member
+        rule for the evidence route, the node rule for every other)."""
         self.server.peer.requests += 1
-        refusal = self._refusal()
+        refusal = self._refusal(evidence)
         if refusal is None:
             return False
         self.server.peer.refused += 1
@@ -339,10 +377,12 @@ class _Handler(PooledHandler):
         return self._send(202, json.dumps({"accepted": accepted, "refused": len(items) - accepted}).encode())
 
     def do_GET(self) -> None:
-        if self._refused():
+        parts = urlsplit(self.path)
+        if self._refused(evidence=parts.path == EQUIVOCATIONS_PATH):
             return None
         peer = self.server.peer
-        parts = urlsplit(self.path)
+        if parts.path == EQUIVOCATIONS_PATH:
+            return self._send(200, peer.evidence())
         if parts.path == STATUS_PATH:
             return self._send(200, json.dumps(peer.handlers.status()).encode())
         if parts.path == TRANSACTIONS_PATH:
@@ -428,11 +468,12 @@ class PeerLinks:
     under a lock, so a reader iterating one never sees it change size.
 
     ``rule`` gives the rule of the moment of this node's peer server (``chain.node.peerauth``; None: none, as for a
-    node without TLS), and the links hold the peers' server certificates to it too: a peer whose certificate it
-    refuses (its org removed by governance on chain, its serial revoked) stays linked, a URL given with ``--peer``
-    included, but nothing is sent to it (counted in ``refused``) and its status, blocks and transactions are not
-    taken; it counts as not connected. Each connection is decided once its handshake is done, and a kept one again
-    before its next request whenever the rule is another."""
+    node without TLS), and the links hold the peers' server certificates to its node rule too
+    (``NodeCertificates.admit``, never the evidence route's member rule): a peer whose certificate it refuses (its
+    org removed by governance on chain, its serial revoked) stays linked, a URL given with ``--peer`` included, but
+    nothing is sent to it (counted in ``refused``) and its status, blocks and transactions are not taken; it counts
+    as not connected. Each connection is decided once its handshake is done, and a kept one again before its next
+    request whenever the rule is another."""
 
     def __init__(
         self,

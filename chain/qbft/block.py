@@ -13,7 +13,7 @@ COMMITs name, while its seals bind the round that committed it. The proposer is 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,10 @@ from chain.qbft.extradata import Encoding, ExtraData
 
 COINBASE, NUMBER, EXTRA = 2, 8, 12
 MIN_HEADER_FIELDS = 15  # London and later add fields after the nonce
+
+#: Commit seals already recovered: ``(commit digest, seal) → address`` the seal recovers to over that digest.
+#: Recovery is a function of the digest and the seal alone, so an entry stands for the recovery it replaces.
+Recovered = Mapping[tuple[bytes, bytes], bytes]
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,7 +50,7 @@ from eth_keys.datatypes import PrivateKey
 
 from chain.errors import MalformedError
 from chain.qbft import messages as m
-from chain.qbft.block import QbftBlock, recover
+from chain.qbft.block import QbftBlock, Recovered, recover
 from chain.qbft.rules import RoundTimer, faults, proposer, quorum
 
 #: Rounds ahead of the current one for which PREPAREs and COMMITs are kept before the validator gets there.
@@ -101,6 +101,9 @@ class Broadcast:
 @dataclass(frozen=True, slots=True)
 class Decided:
     block: QbftBlock
+    #: The block's seals as this machine checked them, ``(commit digest, seal) → author``: the node appends the
+    #: block without recovering them again (``chain.seal.verify_seals``).
+    recovered: Recovered = field(default_factory=dict)
 
 
 Action = Broadcast | Decided
@@ -168,6 +171,9 @@ class Height:
         self.decided: QbftBlock | None = None
         self.counters = Counters()
         self._accepted: dict[int, m.Proposal] = {}
+        #: The accepted block's hash per round, hashed once: ``QbftBlock.hash`` hashes the header at each call, and
+        #: each PREPARE and COMMIT made the machine ask for it again (a tenth of a millisecond and more each time).
+        self._accepted_hash: dict[int, bytes] = {}
         self._proposed: set[int] = set()
         self._committed_in: set[int] = set()
         self._prepares: dict[int, dict[bytes, dict[bytes, m.Prepare]]] = {}  # round → author → digest → msg
@@ -261,7 +267,8 @@ class Height:
         if p.round > self.round:
             self._start_round(p.round, now)
         self._accepted[p.round] = p
-        self._send(m.prepare(self.key, self.height, p.round, p.block.hash))
+        self._accepted_hash[p.round] = p.block.hash
+        self._send(m.prepare(self.key, self.height, p.round, self._accepted_hash[p.round]))
         self._check_prepared(p.round)
         self._check_committed(p.round)
 
@@ -272,7 +279,7 @@ class Height:
 
     def _on_commit(self, msg: m.Commit) -> None:
         accepted = self._accepted.get(msg.round)
-        if accepted is not None and not self._seal_ok(msg, accepted.block):
+        if accepted is not None and not self._seal_ok(msg, accepted.block, self._accepted_hash[msg.round]):
             return self._ignore("commit seal does not match its author")
         if not self._keep(self._commits, msg):
             return
@@ -302,7 +309,7 @@ class Height:
         accepted = self._accepted.get(round_)
         if accepted is None or round_ != self.round or round_ in self._committed_in:
             return
-        digest = accepted.block.hash
+        digest = self._accepted_hash[round_]
         votes = [by_digest[digest] for by_digest in self._prepares.get(round_, {}).values() if digest in by_digest]
         if len(votes) < self.quorum:
             return
@@ -316,15 +323,16 @@ class Height:
         accepted = self._accepted.get(round_)
         if accepted is None or self.decided is not None:
             return
-        digest = accepted.block.hash
-        seals = []
+        digest = self._accepted_hash[round_]
+        counted = []
         for author in sorted(self._commits.get(round_, {})):
             commit = self._commits[round_][author].get(digest)
-            if commit is not None and self._seal_ok(commit, accepted.block):
-                seals.append(commit.seal)
-        if len(seals) >= self.quorum:
-            self.decided = accepted.block.sealed(round_, seals)
-            self._out.append(Decided(self.decided))
+            if commit is not None and self._seal_ok(commit, accepted.block, digest):
+                counted.append(commit)
+        if len(counted) >= self.quorum:
+            self.decided = accepted.block.sealed(round_, [c.seal for c in counted])
+            signed = accepted.block.commit_digest(round_)  # what each counted seal was checked over
+            self._out.append(Decided(self.decided, {(signed, c.seal): c.author for c in counted}))
 
     def _maybe_early_round_change(self, now: float) -> None:
         highest = sorted((max(rounds) for rounds in self._round_changes.values() if max(rounds) > self.round),
@@ -426,11 +434,12 @@ class Height:
             return "prepared certificate holds a prepare for another height, round or block"
         return ""
 
-    def _seal_ok(self, commit: m.Commit, block: QbftBlock) -> bool:
-        """Whether ``commit``'s seal, if it names ``block``, was signed by its author over the block's commit digest
-        for its round. A commit's seal is checked once: each later COMMIT makes the machine count them all again,
-        and the answer is kept (the block hash names the header, so with the round it names the digest)."""
-        if commit.digest != block.hash:
+    def _seal_ok(self, commit: m.Commit, block: QbftBlock, block_hash: bytes) -> bool:
+        """Whether ``commit``'s seal, if it names ``block`` (whose hash is ``block_hash``), was signed by its author
+        over the block's commit digest for its round. A commit's seal is checked once: each later COMMIT makes the
+        machine count them all again, and the answer is kept (the block hash names the header, so with the round it
+        names the digest)."""
+        if commit.digest != block_hash:
             return True  # counted for no block: nothing to check
         key = (commit.round, commit.digest, commit.seal, commit.author)
         ok = self._seals_checked.get(key)

@@ -12,7 +12,7 @@ must come from the same AuditAnchor: the consortium's, or a retired one the chai
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict
 
 from eth_utils.crypto import keccak
 from fastapi import APIRouter, Query
@@ -22,6 +22,7 @@ from explorer.api.deps import MAX_PAGE, Before, CurrentPerson, ExplorerDep, Limi
 from explorer.api.schemas import Anchors, CheckpointPage, Gaps, Keys
 from explorer.chainindex import ChainIndex
 from network.logsetup import log_origin
+from notary.storage.base import CheckpointJSON
 
 router = APIRouter()
 
@@ -46,8 +47,16 @@ def keys(
     return explorer.keys(size)
 
 
+class CheckpointPageJSON(TypedDict):
+    """A page of the indexed checkpoints as ``/checkpoints`` answers it (``CheckpointPage``): the checkpoints as the
+    notary listed them, and the size to ask ``before`` for the next page (None on the last)."""
+
+    checkpoints: list[CheckpointJSON]
+    next: int | None
+
+
 @router.get("/checkpoints", tags=["log"], response_model=CheckpointPage, response_model_exclude_unset=True)
-def checkpoints(explorer: ExplorerDep, before: Before = None, limit: Limit = 20) -> dict[str, Any]:
+def checkpoints(explorer: ExplorerDep, before: Before = None, limit: Limit = 20) -> CheckpointPageJSON:
     rows = explorer.calls.checkpoints(before=before, limit=limit)
     return {"checkpoints": rows, "next": rows[-1]["size"] if len(rows) == limit else None}
 

@@ -19,6 +19,7 @@ from explorer.calls import CallIndex
 from explorer.state import Snapshot
 from network.logins import LoginError, Person
 from notary.event import QueryVisibility
+from notary.storage.base import CheckpointJSON
 
 REGULATOR = "csrc"
 
@@ -52,7 +53,7 @@ def job_explorer_app(
     entries: Sequence[bytes],
     orgs: Iterable[str],
     grants: Sequence[GrantInfo] = (),
-    checkpoints: Sequence[dict[str, object]] = (),
+    checkpoints: Sequence[CheckpointJSON] = (),
     notary: object | None = None,
     keys: Callable[..., dict[str, Any]] | None = None,
 ) -> Iterator[FastAPI]:
@@ -80,7 +81,7 @@ def job_explorer(
     entries: Sequence[bytes],
     orgs: Iterable[str],
     grants: Sequence[GrantInfo] = (),
-    checkpoints: Sequence[dict[str, object]] = (),
+    checkpoints: Sequence[CheckpointJSON] = (),
 ) -> Iterator[TestClient]:
     """A test client of the explorer whose index holds ``entries`` (leaves 0, 1, ...) and ``checkpoints``."""
     with job_explorer_app(directory, entries, orgs, grants, checkpoints) as app, TestClient(app) as client:

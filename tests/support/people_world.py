@@ -25,7 +25,8 @@ from network.logins import AUDIENCE, REASONS, Authenticator, LoginError, make_to
 from suite.x509 import Certificate
 from tests.support.member_directory import write_description
 
-NOW = datetime.now(UTC).replace(microsecond=0)
+#: The instant the worlds are made around (not the wall clock: every check here runs on a clock the test gives).
+NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 CREATED = NOW - timedelta(days=1)
 #: The regulator org of every world here.
 REGULATORS = ("finreg",)

@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from eth.db.atomic import AtomicDB
 from eth_account import Account
 from eth_keys.datatypes import PrivateKey
@@ -34,22 +35,25 @@ from eth_typing import BlockNumber
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from chain.backend import RpcBackend
-from chain.contracts.trust import KeyKind
+from chain.backend import ClientTls, RpcBackend
+from chain.contracts.trust import KeyKind, TrustDirectoryClient
 from chain.ids import Role
 from chain.node.consensus import ConsensusNode
 from chain.node.node import Genesis, Node
 from chain.node.peerauth import NodeCertificates
 from chain.node.peerfollow import PeerFollower
+from chain.node.peers import EQUIVOCATIONS_PATH
 from chain.node.rpc import RpcServer
 from chain.node.service import Metrics, PeerSettings, follow_directory
 from chain.node.signed import mark_new
 from chain.node.verify import verify_chain
 from chain.qbft.rules import RoundTimer, proposer
 from chain.seal import extra_data, seal_signers
+from chain.trustview import load_snapshot
 from chain.tx import Signer
+from explorer.service import chain_sources
 from tests.support.consortium import Keys, deploy_test_consortium
-from tests.support.tls_pki import Pki, make_pki
+from tests.support.tls_pki import Pki, make_pki, member_name
 from tests.support.transfers import transfer as support_transfer
 from tests.support.up_process import free_port
 from tests.support.wait import wait_until
@@ -429,7 +433,7 @@ def test_a_validator_started_after_its_peers_takes_their_pending_transactions_at
 # -- a firm removed by governance ----------------------------------------------------------------------------------
 
 FIRM = 4  # the pki's node 4: the org of a firm admitted while the network runs
-READS = ("/qbft/v1/status", "/qbft/v1/blocks?from=1", "/qbft/v1/transactions")
+READS = ("/qbft/v1/status", "/qbft/v1/blocks?from=1", "/qbft/v1/transactions", EQUIVOCATIONS_PATH)
 
 
 def ask_as(pki: Pki, i: int, port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
@@ -455,10 +459,13 @@ def test_a_firm_removed_on_chain_has_its_node_refused_at_every_peer_route(
     its own JSON-RPC as ``consortium node`` does (``chain.node.service.follow_directory``); its bundle holds its own
     org's CA only, and it was given the firm's node as a static peer (``--peer``, as ``consortium up`` gives each
     founder's). A firm is admitted by governance, publishes its CA and its node's endpoint: the validator's link to
-    its node completes and is sent to, and the validator serves it (it syncs the chain). Governance removes the firm:
-    from the validator's next look at the directory, its node's requests are refused at every peer route, 403 naming
-    the removal, and a transaction and a message it sends are not taken; the static link stays in the list, but the
-    firm's server receives nothing more of it (no message, no gossiped transaction, no status request)."""
+    its node completes and is sent to, and the validator serves it (it syncs the chain). While it is a member, the
+    operator's explorer asks its node's evidence at the peer route it lists on chain, with the operator's client
+    certificate (a ``chain@`` identity, no node certificate), trusting the firm's CA read on chain. Governance
+    removes the firm: from the validator's next look at the directory, its node's requests are refused at every peer
+    route, 403 naming the removal, and a transaction and a message it sends are not taken; the static link stays in
+    the list, but the firm's server receives nothing more of it (no message, no gossiped transaction, no status
+    request)."""
     keys = Keys.create()
     founder = keys.deployer  # the operator: deploys the contracts and validates alone
     genesis = Genesis(CHAIN_ID, (founder.address,), founder.address, int(time.time()))
@@ -525,6 +532,12 @@ def test_a_firm_removed_on_chain_has_its_node_refused_at_every_peer_route(
         wait_until(lambda: firm_node.node.head().block_number >= head, f"the firm's node synced to block {head}", 10)
         port = validator.server.port
         assert [firm_asks(pki, port, "GET", path)[0] for path in READS] == [200] * len(READS)
+        explorer_cert = pki.issue(pki.orgs[0], member_name(pki.orgs[0], f"chain@{pki.orgs[0]}"),
+                                  (ExtendedKeyUsageOID.CLIENT_AUTH,), "explorer-chain")  # fmt: skip
+        at = int(chain.web3.eth.block_number)
+        snapshot = load_snapshot(TrustDirectoryClient(chain, c.trust.address), at)
+        (asked,) = chain_sources(snapshot, at, {pki.orgs[0]}, ClientTls(*explorer_cert, ca_pem=own_ca))
+        assert (asked.name, asked.own, asked.fetch()) == (org, False, [])  # served: it kept no evidence
         garbage = validator.consensus.stats.garbage
         assert firm_asks(pki, port, "POST", "/qbft/v1/message", b"\x13garbage")[0] == 202  # queued for the loop
         wait_until(lambda: validator.consensus.stats.garbage == garbage + 1, "the firm's message decoded", 10)

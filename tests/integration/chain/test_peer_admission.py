@@ -1,8 +1,11 @@
 """The peer routes of a node over real mutual TLS on loopback, with the certificates ``network.identity`` issues:
 only a node certificate of a member that runs a node is served; the same member's person and admin
 certificates, a gateway certificate with clientAuth, and the node certificate of a member that runs none, are
-refused at every route, and so is a node certificate revoked on chain: answered 403 as soon as the handshake is
-done, before any request is read (a log line, nothing served or queued). The gateway's server certificate
+refused at every route (403 with the reason, a log line, nothing served or queued), and so is a node certificate
+revoked on chain. The one exception is the evidence route, ``GET /qbft/v1/equivocations``, which every
+certificate of a current member's CA reads (what the node's JSON-RPC answers to ``qbft_getEquivocations``): one
+revoked on chain or of a member removed by governance is refused there too. A certificate neither rule admits
+is answered 403 as soon as the handshake is done, before any request is read. The gateway's server certificate
 (serverAuth only) does not get through the TLS handshake. Idle connections, silent or kept alive, hold none of
 the server's threads, and a rule that changes refuses a kept connection at its next request.
 
@@ -35,7 +38,10 @@ from eth_keys.datatypes import PrivateKey
 from chain.ids import OrgId
 from chain.node.node import Genesis, Node
 from chain.node.peerauth import NodeCertificates
-from chain.node.peers import WORKERS, Handlers, PeerServer, tls_contexts
+from chain.node.peers import EQUIVOCATIONS_PATH, WORKERS, Handlers, PeerServer, tls_contexts
+from chain.node.rpc import RpcServer
+from chain.qbft import messages as m
+from chain.qbft.evidence import Equivocation
 from network.identity import (
     OrgPaths,
     create_org_identity,
@@ -56,6 +62,11 @@ ROUTES = (
     ("POST", "/qbft/v1/message", b"\x12\xc0"),
     ("POST", "/qbft/v1/transaction", b"\x01"),
 )
+#: The evidence the node under test kept: KEY signed two PREPAREs for height 1, round 0.
+EVIDENCE = (
+    Equivocation(KEY.public_key.to_canonical_address(), 1, 0, m.Code.PREPARE,
+                 m.encode(m.prepare(KEY, 1, 0, b"\x01" * 32))[1], m.encode(m.prepare(KEY, 1, 0, b"\x02" * 32))[1]),
+)  # fmt: skip
 
 
 @dataclass
@@ -145,7 +156,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     node_cert, node_key = certs["node"]
     server_ssl, _ = tls_contexts(str(node_cert), str(node_key), str(bundle), PASSPHRASE)
     received = Received()
-    handlers = Handlers(received.message, received.transactions.append, received.status)
+    handlers = Handlers(received.message, received.transactions.append, received.status, lambda: EVIDENCE)
     rule = NodeCertificates.from_bundle(bundle.read_bytes(), [NODE_ORG])
     server = PeerServer(Node(AtomicDB(), GENESIS), handlers, ssl_context=server_ssl, certificates=rule)
     server.start()
@@ -179,19 +190,65 @@ def test_other_certificates_of_the_consortiums_cas_are_refused_at_every_route(
             assert json.loads(answer)["error"].startswith("refused: "), (who, path)
     assert (received.messages, received.transactions, received.statuses) == before  # nothing served or queued
     assert world.server.refused == refused + len(ROUTES)
-    lines = [r.getMessage() for r in caplog.records if "refused at the handshake" in r.getMessage()]
+    lines = [r.getMessage() for r in caplog.records if " refused" in r.getMessage()]
     assert len(lines) == len(ROUTES)
     expected = "runs no node" if who == "other node" else "not a node certificate"
     assert all(expected in line for line in lines), lines
 
 
+def rpc_evidence() -> list[dict[str, Any]]:
+    """What the node's JSON-RPC answers to ``qbft_getEquivocations`` over the same evidence (no socket)."""
+    server = RpcServer(Node(AtomicDB(), GENESIS), equivocations=lambda: EVIDENCE)
+    raw = server.handle(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "qbft_getEquivocations"}).encode())
+    assert raw is not None
+    result: list[dict[str, Any]] = json.loads(raw)["result"]
+    return result
+
+
+@pytest.mark.parametrize("who", ["node", "person", "admin", "gateway client", "other node"])
+def test_the_evidence_route_is_read_with_any_certificate_of_a_members_ca(world: World, who: str) -> None:
+    """The node's, and a member's person, admin, service-like or other org's certificate (the explorer presents
+    its ``chain@<org>`` identity): the records its JSON-RPC answers, nothing else served."""
+    before = (list(world.received.messages), list(world.received.transactions), world.received.statuses)
+    status, answer = world.ask(who, "GET", EQUIVOCATIONS_PATH, None)
+    assert status == 200, answer
+    assert json.loads(answer) == rpc_evidence() != []
+    after = (world.received.messages, world.received.transactions, world.received.statuses)
+    assert after == before
+
+
+def test_the_evidence_route_refuses_a_certificate_revoked_on_chain_or_of_a_removed_member(world: World) -> None:
+    rule = world.server.certificates
+    assert rule is not None
+    serial = x509.load_pem_x509_certificate(world.certs["person"][0].read_bytes()).serial_number
+    world.server.certificates = dataclasses.replace(
+        rule, revoked={NODE_ORG: frozenset({serial})}, removed=frozenset({OTHER_ORG})
+    )
+    try:
+        refusals = {who: world.ask(who, "GET", EQUIVOCATIONS_PATH, None) for who in ("person", "other node", "admin")}
+    finally:
+        world.server.certificates = rule
+    assert refusals["admin"][0] == 200
+    for who, reason in (("person", "revoked by 'acme-sec' on chain"), ("other node", "removed from the consortium")):
+        status, answer = refusals[who]
+        assert status == 403 and reason in json.loads(answer)["error"], (who, answer)
+
+
 def test_the_refusal_comes_before_any_request(world: World) -> None:
-    """A person's certificate: the 403 arrives though the client sends nothing after the handshake."""
-    with (
-        socket.create_connection(("127.0.0.1", world.server.port), timeout=5) as raw,
-        world.client("person").wrap_socket(raw, server_hostname="127.0.0.1") as tls,
-    ):
-        assert tls.recv(4096).startswith(b"HTTP/1.1 403 ")
+    """A person's certificate revoked on chain, which neither rule admits: the 403 arrives though the client sends
+    nothing after the handshake."""
+    rule = world.server.certificates
+    assert rule is not None
+    serial = x509.load_pem_x509_certificate(world.certs["person"][0].read_bytes()).serial_number
+    world.server.certificates = dataclasses.replace(rule, revoked={NODE_ORG: frozenset({serial})})
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", world.server.port), timeout=5) as raw,
+            world.client("person").wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
+            assert tls.recv(4096).startswith(b"HTTP/1.1 403 ")
+    finally:
+        world.server.certificates = rule
 
 
 def test_a_node_certificate_revoked_on_chain_is_refused(world: World) -> None:

@@ -27,7 +27,7 @@ from explorer.chainindex import ChainIndex
 from explorer.provenance import grant_step
 from explorer.state import PRIVATE_TERMS_NOTE, Snapshot, private_grant_json
 from network.logins import LoginError, Person
-from notary.event import canonical_entry, validate_event
+from notary.event import EventJSON, canonical_entry, validate_event
 from tests.integration.explorer.chainindex_chain import Deployed, LocalNode, deploy, founder_accounts
 from tests.support.notary_events import event
 
@@ -142,11 +142,11 @@ def test_the_index_keeps_a_private_grants_history_without_terms(world: World, in
     assert_no_terms([index.transaction(world.create_tx), index.transaction(world.revoke_tx)], world.terms)
 
 
-def call(world: World, grant_id: str, *, decision: str = "allow", provider: str = "alpha") -> dict[str, Any]:
-    return {
-        "grant_id": grant_id, "time_ms": (world.revoked_at + 1) * 1000, "decision": decision, "caller_org": "beta",
-        "provider_org": provider, "asset_id": ASSET, "denial_reason": None if decision == "allow" else "grant_revoked",
-    }  # fmt: skip
+def call(world: World, grant_id: str, *, decision: str = "allow", provider: str = "alpha") -> EventJSON:
+    return cast(EventJSON, event(
+        grant_id=grant_id, time_ms=(world.revoked_at + 1) * 1000, decision=decision, caller_org="beta",
+        provider_org=provider, asset_id=ASSET, denial_reason=None if decision == "allow" else "grant_revoked",
+    ))  # fmt: skip
 
 
 def test_the_provenance_of_a_call_under_a_private_grant(world: World, index: ChainIndex) -> None:

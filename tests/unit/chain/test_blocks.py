@@ -29,9 +29,9 @@ from chain.node.blocks import BlockRefusedError, NodeBlocks, append, build, deco
 from chain.node.node import Genesis, Node
 from chain.node.verify import verify_chain
 from chain.qbft import messages as m
-from chain.qbft.block import QbftBlock
+from chain.qbft.block import QbftBlock, recover, sign
 from chain.qbft.buffer import FutureMessages
-from chain.qbft.machine import Broadcast, Height
+from chain.qbft.machine import Broadcast, Decided, Height
 from chain.qbft.rules import RoundTimer
 from chain.seal import ExtraData, add_seals, extra_data, seal_signers, sign_seal
 from tests.support.transfers import transfer
@@ -67,6 +67,9 @@ class Consortium:
         for v in self.validators:
             v.machine = self._machine(v)
         self.queue: deque[tuple[int, int, bytes]] = deque()
+        #: A validator whose decision is kept in ``held`` instead of appended (None: every one appends).
+        self.hold: int | None = None
+        self.held: Decided | None = None
 
     def _machine(self, v: Validator) -> Height:
         head = v.node.head()
@@ -92,8 +95,10 @@ class Consortium:
             if isinstance(action, Broadcast):
                 code, body = m.encode(action.message)
                 self.queue.extend((j, int(code), body) for j in range(len(self.validators)) if j != i)
+            elif i == self.hold:
+                self.held = action
             else:
-                v.blocks.decided(action.block)
+                v.blocks.decided(action.block, action.recovered)  # as chain.node.consensus does
                 v.machine = self._machine(v)
                 for message in v.buffer.take(v.machine.height):
                     self._apply(i, v.machine.receive(message, self.now))
@@ -101,7 +106,12 @@ class Consortium:
     def run_until(self, height: int, until: float = 120.0) -> None:
         """Deliver and tick until every online node's head reaches ``height``."""
         online = [v for v in self.validators if v.online]
-        while min(v.node.head().block_number for v in online) < height:
+        self.run_while(lambda: min(v.node.head().block_number for v in online) < height, until)
+
+    def run_while(self, busy: Callable[[], bool], until: float = 120.0) -> None:
+        """Deliver and tick while ``busy()``."""
+        online = [v for v in self.validators if v.online]
+        while busy():
             assert self.now <= until, f"no progress: heads {[v.node.head().block_number for v in online]}"
             if self.queue:
                 dst, code, body = self.queue.popleft()
@@ -252,6 +262,46 @@ def test_appending_needs_a_quorum_of_the_parents_validators_and_the_head_as_pare
     other = c.validators[2].node  # a node that never saw the proposal executes it when it is appended
     assert append(other, block.copy(header=three)).hash == block.hash
     c.assert_one_chain([node, other])
+
+
+def test_a_decided_block_is_appended_without_recovering_its_seals_again_unless_changed_after_the_commits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The machine hands the node each seal's author as it checked it in the COMMITs, keyed by the commit digest:
+    the block as decided is appended without one recovery, and one whose seals or round were changed after that
+    check is recovered and refused, nothing stored."""
+    recoveries: list[bytes] = []
+
+    def counted(digest: bytes, seal: bytes) -> bytes:
+        recoveries.append(seal)
+        return recover(digest, seal)
+
+    monkeypatch.setattr("chain.seal.recover", counted)
+    c = Consortium()
+    c.hold = 0
+    c.submit(transfer(c.operator, 0))
+    c.run_while(lambda: c.held is None)
+    assert c.held is not None
+    v, block, recovered = c.validators[0], c.held.block, c.held.recovered
+    round_, seals = block.extra.round, block.extra.seals
+    digest = block.commit_digest(round_)
+    assert {(digest, seal) for seal in seals} == set(recovered) and len(seals) >= 3
+    stranger = sign(PrivateKey(b"\x99" * 32), digest)  # a valid signature over the digest, by an outsider
+    flipped = seals[0][:10] + bytes([seals[0][10] ^ 1]) + seals[0][11:]
+    for changed in (
+        block.sealed(round_, [*seals[:2], stranger]),  # two of the machine's seals and a stranger's
+        block.sealed(round_, [flipped, *seals[1:3]]),  # a seal's bytes changed
+        block.sealed(round_ + 1, seals),  # the same seals under another round: the same block hash
+    ):
+        assert changed.hash == block.hash
+        recoveries.clear()
+        with pytest.raises(BlockRefusedError, match="seals"):
+            v.blocks.decided(changed, recovered)
+        assert recoveries != [] and v.node.head().block_number == 0
+    recoveries.clear()
+    stored = v.blocks.decided(block, recovered)
+    assert stored.hash == block.hash and v.node.head().block_number == 1 and recoveries == []
+    assert seal_signers(stored.header) == [recovered[(digest, seal)] for seal in seals]
 
 
 def test_execute_runs_a_block_once_whatever_its_round_and_seals() -> None:

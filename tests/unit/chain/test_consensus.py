@@ -16,6 +16,7 @@ from eth.db.atomic import AtomicDB
 from eth.db.backends.memory import MemoryDB
 from eth_account import Account
 from eth_keys.datatypes import PrivateKey
+from pytest import MonkeyPatch
 
 from chain.node.blocks import NodeBlocks, append, decode_block
 from chain.node.consensus import AHEAD_S, Consensus
@@ -23,7 +24,7 @@ from chain.node.node import Genesis, Node
 from chain.node.service import Metrics
 from chain.node.signed import mark_new
 from chain.qbft import messages as m
-from chain.qbft.block import QbftBlock
+from chain.qbft.block import QbftBlock, recover
 from chain.qbft.rules import RoundTimer, proposer
 from tests.support.transfers import transfer
 
@@ -499,3 +500,49 @@ def test_a_follower_appends_no_block_proposed_by_a_validator_out_of_turn_nor_one
     follower.deliver(*m.encode(m.commit(voters[2], block, 0)))
     run(follower, clock, 0.5)
     assert node.head().block_number == 1 and node.head().hash == block.hash and follower.stats.decided == 1
+
+
+def test_a_fetched_block_has_every_seal_recovered_even_those_its_commits_showed(monkeypatch: MonkeyPatch) -> None:
+    """A block decided from COMMITs is appended with the seals the loop checked in them, none recovered again; one
+    fetched from a peer is not: each of its seals is recovered at append and counted against the validator set,
+    also those whose COMMITs this node checked already, and the same seals under another round (the same block
+    hash) refuse it."""
+    recoveries: list[bytes] = []
+
+    def counted(digest: bytes, seal: bytes) -> bytes:
+        recoveries.append(seal)
+        return recover(digest, seal)
+
+    monkeypatch.setattr("chain.seal.recover", counted)  # append's check, not the loop's own of each COMMIT
+    world = Elsewhere()
+    clock = world.clock
+    served: list[bytes] = []
+    node = world.node(AtomicDB())
+    follower = loop(node, clock, [], PrivateKey(b"\x09" * 32), fetch=lambda first: served, ready=lambda: True)
+    follower.peer_at(0)
+    follower.step(wait=0)  # the sync asked at start: nothing yet
+    for height in (1, 2):
+        served.clear()
+        block, commits, author = world.next_block()
+        seals = [c.seal for c in commits]
+        follower.deliver(*m.encode(m.proposal(author, block, 0)))
+        for commit in commits[:2]:  # two of the three: below the quorum, each seal checked by the loop
+            follower.deliver(*m.encode(commit))
+        run(follower, clock, 0.5)
+        assert node.head().block_number == height - 1 and recoveries == []
+        if height == 1:
+            served[:] = [block.sealed(1, seals).raw]  # round 1 claimed, seals over round 0's digest
+            run(follower, clock, 6.0)  # the periodic sync
+            assert node.head().block_number == 0 and "seals" in follower.stats.last_error
+            assert sorted(recoveries) == sorted(seals)
+            recoveries.clear()
+            follower.deliver(*m.encode(commits[2]))  # the quorum: decided from the COMMITs
+            run(follower, clock, 0.5)
+            assert node.head().block_number == 1 and follower.stats.decided == 1 and recoveries == []
+        else:
+            served[:] = [block.sealed(0, seals).raw]
+            run(follower, clock, 6.0)
+            assert node.head().hash == decode_block(served[0]).hash and follower.stats.synced == 1
+            assert sorted(recoveries) == sorted(seals)  # every seal, the two its COMMITs showed included
+        append(world.elsewhere, decode_block(block.sealed(0, seals).raw))  # the peers' chain moves on
+        recoveries.clear()

@@ -154,3 +154,49 @@ def test_a_connections_decision_follows_the_rule_that_replaces_another_and_no_ru
     assert decision.decide(None) is reason  # no rule given: the last verdict stands
     assert decision.decide(before) is None  # a rule that admits it again: admitted
     assert Decision(None).decide(before) is not None  # no certificate at all
+
+
+def member_refusal(rule: NodeCertificates, certificate: bytes | None) -> str:
+    with pytest.raises(PeerRefusedError) as caught:
+        rule.admit_member(certificate)
+    return caught.value.reason
+
+
+def test_the_evidence_route_admits_exactly_a_certificate_issued_by_a_current_members_ca(pki: Pki) -> None:
+    """``admit_member``, the rule of ``GET /qbft/v1/equivocations``: a person's certificate and the node certificate
+    of an org that runs no node pass; one another org's CA issued in its name, one without clientAuth, one without
+    a single org, one revoked on chain and one of a member removed by governance do not."""
+    rule = pki.rule(RUNS_NODES)
+    person, _ = pki.issue("org0", member_name("org0", "alice@org0"), CLIENT, "evidence-person")
+    assert rule.admit_member(der(person)) == "org0"
+    assert rule.admit_member(der(pki.certs[2][0])) == "org2"  # runs no node: still a member
+    forged, _ = pki.issue("org0", member_name("org0", "bob@org0"), CLIENT, "evidence-forged", issuer="org2")
+    assert "not issued by the CA of 'org0'" in member_refusal(rule, der(forged))
+    server, _ = pki.issue("org0", member_name("org0", "gateway.org0"), SERVER, "evidence-server")
+    assert "lacks clientAuth" in member_refusal(rule, der(server))
+    nameless = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "carol")])
+    no_org, _ = pki.issue("org0", nameless, CLIENT, "evidence-no-org")
+    assert "names no single org" in member_refusal(rule, der(no_org))
+    serial = x509.load_pem_x509_certificate(person.read_bytes()).serial_number
+    revoked = dataclasses.replace(rule, revoked={"org0": frozenset({serial})})
+    assert "revoked by 'org0' on chain" in member_refusal(revoked, der(person))
+    removed = dataclasses.replace(rule, removed=frozenset({"org2"}))
+    assert "'org2' was removed" in member_refusal(removed, der(pki.certs[2][0]))
+    assert "no client certificate" in member_refusal(rule, None)
+
+
+def test_a_decision_by_the_member_rule_admits_what_the_node_rule_refuses_and_follows_the_rule_too(pki: Pki) -> None:
+    """The server keeps one Decision a rule for each connection: a person's certificate is refused by the node rule
+    (every route but the evidence one) and admitted by the member rule (the evidence route), until its member is
+    removed on chain."""
+    person, _ = pki.issue("org0", member_name("org0", "dave@org0"), CLIENT, "decision-person")
+    before = pki.rule(RUNS_NODES)
+    after = dataclasses.replace(before, removed=frozenset({"org0"}))
+    node = Decision(der(person))
+    member = Decision(der(person), NodeCertificates.admit_member)
+    reason = node.decide(before)
+    assert reason is not None and "not a node certificate" in reason
+    assert member.decide(before) is None
+    reason = member.decide(after)
+    assert reason is not None and "'org0' was removed" in reason
+    assert member.decide(before) is None  # a rule that admits it again: admitted

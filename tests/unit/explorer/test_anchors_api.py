@@ -25,6 +25,7 @@ from explorer.calls import CallIndex
 from explorer.chainfollow import ContractDecoder
 from explorer.chainindex import ChainIndex
 from network.logins import LoginError, Person
+from notary.storage.base import AnchorJSON, CheckpointJSON
 
 TOKEN = "good"
 NAME = "test-consortium"
@@ -108,11 +109,12 @@ def fill_chain(index: ChainIndex) -> None:
 
 
 def fill_checkpoints(index: CallIndex) -> None:
-    rows = []
+    rows: list[CheckpointJSON] = []
     for size in (*LOGS, NOT_INDEXED):
         tx_hash = TX.get(size, f"0x{size:064x}")
-        anchor = {"size": size, "tx_hash": tx_hash, "nonce": size, "state": "failed" if size == 30 else "confirmed",
-                  "sent_ms": 1, "block_number": None, "block_hash": None, "confirmed_ms": None}  # fmt: skip
+        anchor: AnchorJSON = {"size": size, "tx_hash": tx_hash, "nonce": size,
+                              "state": "failed" if size == 30 else "confirmed", "sent_ms": 1, "block_number": None,
+                              "block_hash": None, "confirmed_ms": None}  # fmt: skip
         rows.append({"size": size, "root": base64.b64encode(bytes([size]) * 32).decode(), "time_ms": size,
                      "published_ms": size, "cosigners": [], "note": "note", "anchor": anchor})  # fmt: skip
     rows.append(

@@ -26,7 +26,7 @@ from explorer.calls import CallFilter, CallIndex, CallStore, bulk_load
 from notary.event import LEDGER_QUERY_CENTER, canonical_entry, is_ledger_query, parse_entry
 from notary.log.errors import MalformedError
 from notary.log.hashing import hash_leaf, root_of
-from notary.storage.base import CheckpointJSON
+from notary.storage.base import AnchorJSON, CheckpointJSON
 from privacy.record import format_summary
 from tests.support.notary_events import event
 from tests.support.privacy_job import CLIENT_ORG, SERVER_ORG, small_job
@@ -294,9 +294,11 @@ def test_the_smallest_anchored_checkpoint_covering_a_leaf(index: CallIndex) -> N
     def size(found: CheckpointJSON | None) -> int | None:
         return None if found is None else found["size"]
 
-    def checkpoint(size: int, anchored: bool) -> dict[str, Any]:
-        anchor = {"tx_hash": "0x" + "ab" * 32, "block_number": size, "state": "confirmed"} if anchored else None
-        return {"size": size, "root": "cm9vdA==", "cosigners": [], "note": "n", "anchor": anchor}
+    def checkpoint(size: int, anchored: bool) -> CheckpointJSON:
+        return CheckpointJSON(
+            size=size, root="cm9vdA==", time_ms=size, published_ms=None, cosigners=[], note="n",
+            anchor=confirmed(size, size) if anchored else None,
+        )  # fmt: skip
 
     index.put_checkpoints([checkpoint(2, True), checkpoint(4, False), checkpoint(6, False), checkpoint(8, True)])
     assert [size(index.anchored_covering(i)) for i in (0, 1, 2, 5, 7, 8)] == [2, 2, 8, 8, 8, None]
@@ -684,7 +686,7 @@ def test_subject_queries_page_through_the_queries_naming_a_firm_newest_first(ind
 # -- checkpoints, gaps, read-only, threads ---------------------------------------------------------------------
 
 
-def checkpoint(size: int, anchor: dict[str, Any] | None = None) -> dict[str, Any]:
+def checkpoint(size: int, anchor: AnchorJSON | None = None) -> CheckpointJSON:
     root = base64.b64encode(hashlib.sha256(str(size).encode()).digest()).decode()
     return {
         "size": size,
@@ -697,11 +699,19 @@ def checkpoint(size: int, anchor: dict[str, Any] | None = None) -> dict[str, Any
     }
 
 
+def confirmed(size: int, block: int) -> AnchorJSON:
+    """The anchor of the checkpoint of ``size``, confirmed in ``block``."""
+    return AnchorJSON(
+        size=size, tx_hash="0x" + "ab" * 32, nonce=0, state="confirmed", sent_ms=BASE_MS, block_number=block,
+        block_hash="0x" + "cd" * 32, confirmed_ms=BASE_MS + 1,
+    )  # fmt: skip
+
+
 def test_checkpoints_upsert_by_size_and_answer_by_index(index: CallIndex) -> None:
     assert index.latest_checkpoint() is None and index.checkpoint_covering(0) is None
     index.put_checkpoints([checkpoint(s) for s in (10, 300, 20)])
-    index.put_checkpoints([checkpoint(300, {"size": 300, "state": "confirmed", "block_number": 7})])
-    assert index.latest_checkpoint() == checkpoint(300, {"size": 300, "state": "confirmed", "block_number": 7})
+    index.put_checkpoints([checkpoint(300, confirmed(300, 7))])
+    assert index.latest_checkpoint() == checkpoint(300, confirmed(300, 7))
     assert index.checkpoint_covering(0) == checkpoint(10)
     assert index.checkpoint_covering(9) == checkpoint(10)
     assert index.checkpoint_covering(10) == checkpoint(20)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -30,7 +29,14 @@ from explorer.chainindex import ChainIndex
 from explorer.state import ChainState
 from network.description import FILENAME, ConsortiumDescription
 from network.identity import load_gateway_key
-from network.logsetup import ChainRegulators, read_access, registry_roles, roots_from_description
+from network.logsetup import (
+    ChainRegulators,
+    query_regulators,
+    read_access,
+    registry_roles,
+    roots_from_description,
+)
+from network.trust import ChainMemberStatus
 from notary.event import LEDGER_QUERY_CENTER, EventJSON, canonical_entry, parties, validate_event
 from notary.readauth import sign_read
 from tests.support.consortium import (
@@ -48,6 +54,7 @@ PASS = b"chain regulator queries passphrase"
 SUBJECT = "op"  # the one member consortium.json lists (the operator, here the subject of the regulator's queries)
 LATER = "sfc"  # a regulator the registry admits after genesis
 NOWHERE = "http://127.0.0.1:9"  # never asked: no follower is started
+AT = 1_795_000_200.0  # the notary's clock and the time its reads are signed at: not the wall clock
 
 
 def _query(event_id: str, seq: int) -> EventJSON:
@@ -129,10 +136,10 @@ def _subject_sees(explorer: Explorer, event_id: str) -> bool:
 
 def _notary_shows_subject(world: World, on: bool, query: EventJSON) -> bool:
     """Whether the notary's event reads (``read_access`` over the view) let SUBJECT's gateway read ``query``."""
-    access = read_access(world.root, _policy(world, on), trust=world.view)
+    access = read_access(world.root, _policy(world, on), trust=world.view, clock=lambda: AT)
     key = load_gateway_key(world.root, OrgId(SUBJECT), PASS, "intl")
     target = f"/v1/entries/{query['event_id']}"
-    reader = access.authenticate("GET", target, sign_read(f"{SUBJECT}/gw-1", key, "GET", target, time.time()))
+    reader = access.authenticate("GET", target, sign_read(f"{SUBJECT}/gw-1", key, "GET", target, AT))
     assert (reader.org, reader.regulator) == (SUBJECT, False)
     return reader.may_read_event(parties(query, reader.visibility))
 
@@ -186,6 +193,21 @@ def test_a_roles_read_that_fails_counts_no_regulator_and_is_made_again_at_the_ne
     regulators = ChainRegulators(world.view, world.description, roles_of=flaky)
     assert LATER not in regulators
     assert LATER in regulators and set(regulators) == {LATER}
+
+
+def test_a_founder_listed_with_the_role_the_directory_holds_no_record_of_is_no_regulator(world: World) -> None:
+    """Regression: a founder consortium.json lists with the regulator role counted as a regulator while the
+    TrustDirectory held no record of it, though its status is read only for orgs with records, so the people checks
+    (``ChainMemberStatus``) took it for no member. It is no regulator now either; it still held the role, so the
+    query visibility rule still takes its queries for a regulator's."""
+    snapshot = world.view.snapshot
+    assert snapshot is not None and snapshot.statuses is not None and SUBJECT not in snapshot.records
+    (op,) = world.description.members
+    listed = dataclasses.replace(op, roles=op.roles | Role.REGULATOR)
+    founders = ChainRegulators(world.view, dataclasses.replace(world.description, members=(listed,)))
+    assert ChainMemberStatus(world.view, [SUBJECT])(SUBJECT) is None  # the people checks: no member
+    assert SUBJECT not in founders and list(founders) == [LATER] and len(founders) == 1
+    assert founders.holders() == {SUBJECT, LATER} and SUBJECT in query_regulators(founders)
 
 
 def test_a_removed_regulator_counts_for_its_queries_not_its_logins_and_without_a_view_only_the_founders_do(

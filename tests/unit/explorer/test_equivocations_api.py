@@ -8,7 +8,9 @@ to, and the last good answer stays; everyone logged in sees it, no one else.
 The explorer asks every node it knows (its own, then the others ``nodes.json`` lists) side by side: the same
 conflict reported by several nodes is one record naming them all, a record only one node saw is listed too, and a
 node that is down, answers garbage, hangs past the timeout or serves a forged record is said to without hiding
-what the others answered. Each node's answer comes from a real consensus loop of its own (no socket)."""
+what the others answered. Each node's answer comes from a real consensus loop of its own (no socket). A node the
+chain's directory lists and no source names yet (a firm admitted later) is asked at its peer route and merged the
+same way."""
 
 from __future__ import annotations
 
@@ -24,18 +26,22 @@ from eth.db.atomic import AtomicDB
 from eth_keys.datatypes import PrivateKey
 from fastapi.testclient import TestClient
 
-from chain.ids import OrgId
+from chain.contracts.trust import KeyKind, KeyRecord, KeyState
+from chain.errors import BackendError
+from chain.ids import MemberStatus, OrgId
 from chain.node.consensus import Consensus
 from chain.node.node import Genesis, Node
+from chain.node.peers import EQUIVOCATIONS_PATH, MAX_EVIDENCE_BYTES
 from chain.node.rpc import RpcServer
 from chain.qbft import messages as m
 from chain.qbft.evidence import Equivocation
 from chain.qbft.rules import RoundTimer
+from chain.trustview import TrustSnapshot
 from explorer.api import Explorer, Limits, create_app
 from explorer.api.schemas import Equivocations
 from explorer.chainindex import ChainIndex
 from explorer.equivocations import EquivocationBook, NodeSource
-from explorer.service import equivocation_sources
+from explorer.service import MAX_PEER_EVIDENCE_BYTES, PEER_EVIDENCE_PATH, equivocation_sources
 from network.nodes import NodeEntry, write_nodes
 from tests.support.validator_blocks import row
 from tests.unit.chain.qbft.chainlike import make_block
@@ -325,3 +331,124 @@ def test_the_nodes_asked_are_the_explorers_own_then_the_others_of_nodes_json(tmp
     book = EquivocationBook(sources=lambda: broken[1:])
     (status,) = book.view(lambda _n: None, lambda _a: None)["nodes"]
     assert status["ok"] is False and "nodes.json is unreadable or malformed" in status["error"]
+
+
+def endpoint(org: str, index: int, url: str, valid_until: int | None = None) -> KeyRecord:
+    return KeyRecord(OrgId(org), index, KeyKind.NODE_ENDPOINT, url.encode(), 0, valid_until,
+                     KeyState.OPEN if valid_until is None else KeyState.RETIRED, 0, None)  # fmt: skip
+
+
+def test_a_node_only_the_chain_lists_is_asked_at_its_peer_route_and_merged(tmp_path: Path, index: ChainIndex) -> None:
+    """``epsilon`` joined later and runs its node from its own directory: nodes.json does not list it, the
+    directory does. Its peer URL is asked (the injected ``ask``: no socket), its records merged with the own
+    node's; an org nodes.json names already, a removed member and a retired endpoint are not asked."""
+    write_nodes(tmp_path, [
+        NodeEntry(OrgId("alpha"), True, "http://127.0.0.1:8545", "https://127.0.0.1:30303"),
+        NodeEntry(OrgId("beta"), True, "http://127.0.0.1:8546", "https://127.0.0.1:30304"),
+    ])  # fmt: skip
+    joined = "https://10.0.0.9:30310"
+    snapshot = TrustSnapshot.of(7, 3, {
+        "alpha": (endpoint("alpha", 0, "https://127.0.0.1:30303"),),  # asked over its JSON-RPC already
+        "epsilon": (endpoint("epsilon", 0, "https://10.0.0.8:30310", valid_until=5), endpoint("epsilon", 1, joined)),
+        "zeta": (endpoint("zeta", 0, "https://10.0.0.10:30311"),),  # removed by governance
+    }, {"alpha": MemberStatus.ACTIVE, "epsilon": MemberStatus.ACTIVE, "zeta": MemberStatus.REMOVED})  # fmt: skip
+    a, b = answer_of(node_that_saw_equivocations()), node_b_answer()
+    asked: list[tuple[str, float]] = []
+
+    def ask(url: str, _context: object, timeout: float) -> object:
+        asked.append((url, timeout))
+        return b
+
+    sources = equivocation_sources(
+        tmp_path, "http://127.0.0.1:8545", 20261, None, listed=lambda: (snapshot, 7), ask=ask
+    )
+    assert [(s.name, s.own) for s in sources] == [("alpha", True), ("beta", False), ("epsilon", False)]
+    chain_listed = sources[2]
+    own = NodeSource("alpha", lambda: a, own=True)  # the nodes.json ones would ask over sockets
+    with client_of(index, EquivocationBook(sources=lambda: [own, chain_listed])) as client:
+        body = client.get("/api/v1/validators/equivocations").json()
+    assert asked == [(joined, 3.0)]
+    assert [(r["type"], r["height"], r["nodes"]) for r in body["equivocations"]] == [
+        ("PREPARE", 1, ["alpha", "epsilon"]),  # one record, both nodes
+        ("ROUND_CHANGE", 3, ["alpha"]),
+        ("PREPARE", 1, ["epsilon"]),  # only the joined firm's node saw it
+    ]
+    assert body["nodes"][1] == {"name": "epsilon", "own": False, "ok": True, "error": None, "records": 2}
+    # without a client certificate the explorer cannot present one at an https peer route: said, not hidden
+    (alone,) = equivocation_sources(tmp_path, "http://127.0.0.1:8545", 20261, None, listed=lambda: (snapshot, 7))[2:]
+    with pytest.raises(BackendError, match="no client certificate"):
+        alone.fetch()
+    assert equivocation_sources(tmp_path, "http://127.0.0.1:8545", 20261, None, listed=lambda: None)[2:] == []
+    assert (PEER_EVIDENCE_PATH, MAX_PEER_EVIDENCE_BYTES) == (EQUIVOCATIONS_PATH, MAX_EVIDENCE_BYTES)  # the node's
+
+
+def test_a_page_asking_while_the_nodes_are_asked_gets_the_last_answer_without_waiting() -> None:
+    """Regression: the book held its lock while it asked the nodes, so every page asking then waited behind that
+    one ask (up to its timeout). One ask at a time, made outside the lock: a page that comes while it is in flight
+    gets the last answer at once and asks nothing; the ask in flight keeps what it fetched."""
+    a, b = answer_of(node_that_saw_equivocations()), node_b_answer()
+    clock, asked, asking, release = Clock(), [], threading.Event(), threading.Event()
+
+    def fetch() -> object:
+        asked.append(clock.now)
+        if len(asked) == 1:
+            return a
+        asking.set()
+        release.wait(30)  # until the page below has had its answer
+        return b
+
+    book = EquivocationBook(fetch, max_age=10.0, timeout=60.0, clock=clock)
+    first = book.view(lambda _n: None, lambda _a: None)
+    clock.now = 10.0
+    views: dict[str, dict[str, Any]] = {}
+    asker = threading.Thread(target=lambda: views.update(asker=book.view(lambda _n: None, lambda _a: None)))
+    reader = threading.Thread(target=lambda: views.update(reader=book.view(lambda _n: None, lambda _a: None)))
+    asker.start()
+    try:
+        assert asking.wait(10), "the second ask never started"
+        reader.start()
+        reader.join(10)
+        assert not reader.is_alive(), "a page waited behind the ask in flight"
+        assert views["reader"] == first and asked == [0.0, 10.0]  # the last answer; no second ask of this refresh
+    finally:
+        release.set()
+        asker.join(10)
+        reader.join(10)
+    assert not asker.is_alive()
+    assert [r["record"] for r in views["asker"]["equivocations"]] == b  # the ask in flight kept what it fetched
+    assert book.view(lambda _n: None, lambda _a: None) == views["asker"] and asked == [0.0, 10.0]
+
+
+def test_pages_asking_before_the_first_answer_wait_for_the_one_ask_in_flight() -> None:
+    a = answer_of(node_that_saw_equivocations())
+    asked, asking, release, arrived = [], threading.Event(), threading.Event(), threading.Event()
+    looks: list[float] = []
+
+    def clock() -> float:  # the book looks at it once per page: the second look is the second page arriving
+        looks.append(0.0)
+        if len(looks) == 2:
+            arrived.set()
+        return 0.0
+
+    def fetch() -> object:
+        asked.append(1)
+        asking.set()
+        release.wait(30)
+        return a
+
+    book = EquivocationBook(fetch, timeout=60.0, clock=clock)
+    views: dict[str, dict[str, Any]] = {}
+    asker = threading.Thread(target=lambda: views.update(asker=book.view(lambda _n: None, lambda _a: None)))
+    reader = threading.Thread(target=lambda: views.update(reader=book.view(lambda _n: None, lambda _a: None)))
+    asker.start()
+    try:
+        assert asking.wait(10), "the first ask never started"
+        reader.start()
+        assert arrived.wait(10), "the second page never came"  # while the ask is in flight, with nothing to show
+    finally:
+        release.set()
+        asker.join(10)
+        reader.join(10)
+    assert not asker.is_alive() and not reader.is_alive()
+    assert asked == [1]  # one ask for both pages
+    assert [r["record"] for r in views["reader"]["equivocations"]] == a and views["reader"] == views["asker"]

@@ -25,6 +25,7 @@ from notary.event import (
     canonical_entry,
     validate_event,
 )
+from notary.storage.base import CheckpointJSON
 from privacy.asset import job_tag
 from privacy.jobfiles import RECORD_FILE
 from privacy.record import format_summary
@@ -64,12 +65,13 @@ EVENTS = [
     step(5, "request", caller_org=OTHER, provider_org=OPERATOR, gateway_id=f"{OPERATOR}/gw-1", grant_id=OTHER_GRANT,
          psi_job=OTHER_TAG),
 ]  # fmt: skip
-CHECKPOINTS = [
+CHECKPOINTS: list[CheckpointJSON] = [
     {"size": 3, "root": "cm9vdA==", "time_ms": 1, "published_ms": 2, "cosigners": ["w1"], "note": "n", "anchor": None},
     {"size": 5, "root": "cm9vdA==", "time_ms": 2, "published_ms": 3, "cosigners": ["w2"], "note": "n", "anchor": None},
     {
         "size": 6, "root": "cm9vdA==", "time_ms": 3, "published_ms": 4, "cosigners": ["w1", "w2"], "note": "n",
-        "anchor": {"tx_hash": "0x" + "ab" * 32, "block_number": 42, "state": "confirmed"},
+        "anchor": {"size": 6, "tx_hash": "0x" + "ab" * 32, "nonce": 0, "state": "confirmed", "sent_ms": 3,
+                   "block_number": 42, "block_hash": "0x" + "cd" * 32, "confirmed_ms": 4},
     },
 ]  # fmt: skip
 GRANTS = [

@@ -201,14 +201,14 @@ def test_make_token_refusals(world: World) -> None:
     key = world.key("acme", "alice")
     for hours in (0, -1, 720.01, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="hours"):
-            make_token(pem, key, hours=hours)
+            make_token(pem, key, hours=hours, now=NOW)
     assert make_token(pem, key, hours=720, now=NOW)  # 30 days exactly is allowed
     with pytest.raises(ValueError, match="not the key of certificate"):
-        make_token(pem, ec.generate_private_key(ec.SECP256R1()))
+        make_token(pem, ec.generate_private_key(ec.SECP256R1()), now=NOW)
     with pytest.raises(ValueError, match="P-256"):
-        make_token(pem, ec.generate_private_key(ec.SECP384R1()))
+        make_token(pem, ec.generate_private_key(ec.SECP384R1()), now=NOW)
     with pytest.raises(MalformedError):
-        make_token(b"not a certificate", key)
+        make_token(b"not a certificate", key, now=NOW)
 
 
 # ------------------------------------------------------------------------------------------ refusals
@@ -467,8 +467,8 @@ def test_cost_cached_and_uncached(world: World) -> None:
 
 
 def test_the_notary_reads_people_by_their_login_tokens_and_services_by_their_keys(world: World) -> None:
-    access = read_access(world.root, world.description)
-    at = time.time()
+    at = Clock()().timestamp()  # the world's clock, not the wall clock
+    access = read_access(world.root, world.description, clock=lambda: at)
     alice = access.authenticate("GET", "/", {"Authorization": f"Bearer {world.token('acme', 'alice')}"})
     assert (alice.org, alice.regulator, alice.trusted) == ("acme", False, False)
     ivy = access.authenticate("GET", "/", {"Authorization": f"Bearer {world.token('finreg', 'ivy')}"})

@@ -3,7 +3,8 @@ in process): a founder's SM2 identity CA, listed in ``consortium.json`` only, re
 the new one recorded; the SM2 people and SM2 callers the old CA issued issued again with their keys; the SM2 CRL
 signed by the new CA with the old one's entries; the explorer's logins (``Authenticator`` following the chain) taking
 both CAs' people during the overlap, the old CA's not after it, and a revocation made after the rotation for the
-people of both; a rotation staged for a later block, installed by a later run; a joined firm's rotation; then each
+people of both; a rotation staged for a later block, installed by a later run; a joined firm's rotation; the
+resumption's paths (a staged CA never recorded refused, an old record left open retired before a refusal); then each
 refusal, writing nothing."""
 
 from __future__ import annotations
@@ -342,3 +343,65 @@ def test_rotate_ca_sm2_refusals_before_the_chain_write_nothing(tmp_path: Path, c
     if case == "no-sm2-ca":
         assert "consortium identity sm2-ca --org alpha" in result.output
     assert _snapshot(tmp_path) == before
+
+
+def test_a_resumed_sm2_rotation_retires_a_left_open_old_record_before_refusing_a_ca_not_valid_yet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The resumption ``rotate-ca --sm2`` shares with the P-256 rotation (``carotation.resume_staged_ca``), on its
+    paths the other tests do not take: a staged SM2 CA that never reached the chain is refused, nothing sent; once
+    recorded valid from a later block by a run that stopped before retiring the old CA, the next run, before that
+    block, retires the old record (the new one's first block plus the overlap) and then refuses, the staged files
+    kept; the run from that block installs it."""
+    from network.description import load_description
+
+    keys = Keys.create()
+    backend = EthTesterBackend(funded_accounts=keys.addresses())
+    try:
+        chain = deploy_test_consortium(backend, keys)
+        root = tmp_path / "alpha"
+        _founder(root)
+        files = Sm2CaFiles.of(root, "alpha")
+        records = chain.trust.records("alpha")  # the placeholders the test consortium deploys with
+
+        def rotate(from_block: int | None = None) -> CaRotation:
+            return rotate_sm2_ca(
+                root, PASS, load_description(root), chain.trust, chain.registry, chain.signers["alpha"], "alpha",
+                from_block=from_block, now=NOW,
+            )  # fmt: skip
+
+        def lost(*args: object, **kwargs: object) -> None:  # the run stops at this transaction
+            raise ConnectionError("the chain went away")
+
+        with monkeypatch.context() as patched:  # staged, nothing on chain
+            patched.setattr(chain.trust, "add_key", lost)
+            with pytest.raises(ConnectionError):
+                rotate()
+        assert files.staged() and chain.trust.records("alpha") == records
+        before = _snapshot(root)
+        with pytest.raises(CaRotationError, match=r"staged already .* if it never reached the chain"):
+            rotate()
+        assert _snapshot(root) == before and chain.trust.records("alpha") == records
+        files.next_cert.unlink()
+        files.next_key.unlink()
+
+        head = int(backend.web3.eth.block_number)
+        with monkeypatch.context() as patched:  # both CAs recorded, the old one's record left open
+            patched.setattr(chain.trust, "retire_key", lost)
+            with pytest.raises(ConnectionError):
+                rotate(from_block=head + 10)
+        old_record, new_record = chain.trust.records("alpha")[len(records) :]
+        assert old_record.valid_until is None and new_record.valid_from == head + 10
+        before = _snapshot(root)
+        with pytest.raises(CaRotationError, match=rf"is staged already: its new CA .* is valid from block {head + 10}"):
+            rotate()
+        retired = chain.trust.record("alpha", old_record.index)
+        assert retired is not None and retired.valid_until == head + 10 + DEFAULT_OVERLAP_BLOCKS
+        assert _snapshot(root) == before and files.staged()
+
+        backend._tester.mine_blocks(head + 10 - int(backend.web3.eth.block_number))
+        done = rotate()
+        assert done.installed and done.old_index == old_record.index and done.new_index == new_record.index
+        assert done.old_valid_until == head + 10 + DEFAULT_OVERLAP_BLOCKS and not files.staged()
+    finally:
+        backend.close()
