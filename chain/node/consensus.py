@@ -635,6 +635,7 @@ class ConsensusNode:
             status_interval=self.status_interval,
             on_head=lambda _url, head: self.consensus.peer_at(head),
             on_connect=self._connected,
+            rule=lambda: self.server.certificates,  # the peer server's rule holds for the peers' servers too
         )
         self.links = links  # before the links start: a peer's first answer already calls _connected
         links.start()

@@ -34,15 +34,22 @@ it reads the chain with under ``consortium up --rpc-tls``) and holds no node key
 Whether that org runs a node does not matter: a member that runs none may read the evidence too.
 
 The rule is pure: :meth:`NodeCertificates.admit` takes the certificate's DER and returns the org or raises
-:class:`PeerRefusedError` saying why. The server asks both once each TLS handshake is done and disconnects a
-client both refuse before reading any request of it; it asks again at each request on a connection it let in
-(the rule changes with the chain), the evidence route by :meth:`~NodeCertificates.admit_member` and every other
-route by :meth:`~NodeCertificates.admit`, and answers a refused request with 403 and the reason.
+:class:`PeerRefusedError` saying why; :meth:`NodeCertificates.admit_member` likewise. Both hold for the server
+(``chain.node.peers.PeerServer``): it asks both of a client's certificate once each TLS handshake is done and
+disconnects a client both refuse before reading any request of it; it asks again at each request on a connection
+it let in, the evidence route by :meth:`~NodeCertificates.admit_member` and every other route by
+:meth:`~NodeCertificates.admit`, and answers a refused request with 403 and the reason. The node rule holds for
+both ends of a link, as a node presents the same certificate as client and as server: the links
+(``chain.node.peers.PeerLinks``) ask :meth:`~NodeCertificates.admit` of a peer server's certificate once their
+handshake is done and send nothing to, and take nothing from, a refused peer. Both ask again on a connection they
+keep open whenever the rule is another (it changes with the chain: a member removed, a serial revoked):
+:class:`Decision` is that connection's verdict by one of the two rules, the server answers a request refused since
+with 403, a link withholds what it was to send.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -96,8 +103,8 @@ class NodeCertificates:
         return cls(cas, None if orgs is None else frozenset(orgs))
 
     def admit(self, der: bytes | None) -> str:
-        """The org whose node presented the certificate ``der``; :class:`PeerRefusedError` if it may not use
-        the peer routes."""
+        """The org whose node presented the certificate ``der`` (a client's, or a peer server's); raises
+        :class:`PeerRefusedError` if it may not use the peer routes, nor be sent to."""
         if not der:
             raise PeerRefusedError("no client certificate: the peer routes are for the consortium's nodes")
         try:
@@ -160,6 +167,35 @@ def _client_usage(cert: x509.Certificate) -> bool:
     except x509.ExtensionNotFound:
         return False
     return ExtendedKeyUsageOID.CLIENT_AUTH in usages
+
+
+class Decision:
+    """One connection's verdict on the certificate its other end presented (DER), by the rule of the moment:
+    decided again only when the rule is another object (a rule is replaced whole, never changed), so a request or
+    a send on a kept connection costs one comparison. ``check`` is which of the rule's checks it applies: the node
+    rule (:meth:`NodeCertificates.admit`, the default) or the member rule (:meth:`NodeCertificates.admit_member`)."""
+
+    __slots__ = ("check", "decided_by", "der", "refusal")
+
+    def __init__(
+        self, der: bytes | None, check: Callable[[NodeCertificates, bytes | None], str] = NodeCertificates.admit
+    ) -> None:
+        self.der = der
+        self.check = check
+        self.decided_by: NodeCertificates | None = None
+        #: Why the certificate is refused by the rule it was last decided by; None when it is not (or never was).
+        self.refusal: str | None = None
+
+    def decide(self, rule: NodeCertificates | None) -> str | None:
+        """Why ``rule`` refuses the certificate, None if it admits it (``rule`` None: the last verdict stands)."""
+        if rule is not None and rule is not self.decided_by:
+            self.decided_by = rule
+            try:
+                self.check(rule, self.der)
+                self.refusal = None
+            except PeerRefusedError as exc:
+                self.refusal = exc.reason
+        return self.refusal
 
 
 def _node_usages(cert: x509.Certificate) -> bool:

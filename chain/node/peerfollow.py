@@ -4,7 +4,8 @@ Each member publishes the peer URL of its node as a record of kind ``NODE_ENDPOI
 written by ``consortium init``; a firm admitted later with ``consortium member keys add node-endpoint``). A node
 that follows the directory (:class:`PeerFollower`) links to every endpoint of another member valid now, besides
 the peers it was started with (``--peer``), and stops linking to one when its record is retired or declared
-compromised, or its member is removed by governance; nothing restarts.
+compromised, or its member is removed by governance; nothing restarts. A peer it was started with stays in the
+list, but once the rule below refuses its node's certificate the links send it nothing (``chain.node.peers``).
 
 The same answer decides who may use this node's peer routes (``chain.node.peerauth``): a node certificate of an
 org that has an endpoint valid now, issued by a CA certificate of that org valid now on chain (its subject's
@@ -114,7 +115,8 @@ class PeerFollower:
     (``ConsensusNode.add_peer``/``remove_peer``), ``set_rule`` replaces the rule of its peer server, ``contexts``
     are its live TLS contexts (new CAs go into their trust stores).
 
-    ``static`` URLs (``--peer``) are linked whatever the chain says; ``base`` is the rule the node was started
+    ``static`` URLs (``--peer``) stay linked whatever the chain says (the links send to one only while the rule
+    admits its node's certificate, ``chain.node.peers.PeerLinks``); ``base`` is the rule the node was started
     with (its bundle and the orgs it was told run a node; None: a node without TLS, whose rule stays none).
     ``sources`` are tried in order each poll: the first that has a snapshot gives the plan (the node's own chain
     first, then a bootstrap read, see the module's docstring)."""

@@ -50,6 +50,15 @@ is up), the address it names and its head (``on_status``: a peer ahead of this n
 runs in the consensus loop, so it skips a peer whose last exchange failed (``down``) rather than wait out the
 timeout of one that hangs (a frozen process, a network that drops packets) at every sync; the peer's status
 prober finds out when it answers again.
+
+The links hold each peer's server certificate to the node rule of the server's own (a node presents one
+certificate as client and as server; the member rule of the evidence route is never theirs): once a connection's
+handshake is done, and again on a kept connection before its next request whenever the rule is another,
+``NodeCertificates.admit`` decides it. A peer it refuses (its org removed by
+governance on chain, its serial revoked) stays linked, a URL given with ``--peer`` included, but is sent nothing,
+no message, proposal or transaction (``PeerLinks.refused`` counts them), and its status, blocks and transactions
+are not taken: it counts as down. Its prober connects again each status interval, so a certificate re-issued since
+is seen; the senders open no connection for it until then.
 """
 
 from __future__ import annotations
@@ -75,7 +84,7 @@ from chain.errors import BackendError, MalformedError
 from chain.node import trace
 from chain.node.connections import ConnectionPool, PooledHandler, PooledServer, declared_length
 from chain.node.node import Node, TransactionRefusedError
-from chain.node.peerauth import NodeCertificates, PeerRefusedError
+from chain.node.peerauth import Decision, NodeCertificates
 from chain.qbft.evidence import KEEP, KEEP_BYTES, Equivocation
 from chain.tlsfiles import ReloadingContext
 
@@ -145,6 +154,8 @@ class PeerServer:
         self.certificates = certificates
         #: Connections refused at the handshake and requests refused for their client certificate.
         self.refused = 0
+        #: Requests read (on any route, served or refused).
+        self.requests = 0
         self._http: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -232,27 +243,25 @@ class _Handler(PooledHandler):
     timeout = REQUEST_TIMEOUT
     server: _Server
 
-    #: Why this connection's client certificate may not use the routes (the node rule), and the evidence route
-    #: (the member rule); None when it may.
-    refusal: str | None = None
-    member_refusal: str | None = None
-    #: The client certificate (DER) of a TLS connection, and the rule its refusal was decided by: the rule can
-    #: change while a connection is open (a node that follows the chain's endpoints), so each request checks it.
-    client_der: bytes | None = None
-    decided_by: NodeCertificates | None = None
+    #: The verdicts on a TLS connection's client certificate by the node rule (every route but the evidence one)
+    #: and by the member rule (the evidence route): the rule can change while a connection is open (a node that
+    #: follows the chain's endpoints), so each request asks the route's again (``peerauth.Decision``).
+    decision: Decision | None = None
+    member_decision: Decision | None = None
 
     def opened(self) -> bool:
         if not isinstance(self.request, ssl.SSLSocket):
             return True
-        self.client_der = self.request.getpeercert(binary_form=True)
-        self._decide()
-        if self.refusal is None or self.member_refusal is None:
+        der = self.request.getpeercert(binary_form=True)
+        self.decision = Decision(der)
+        self.member_decision = Decision(der, NodeCertificates.admit_member)
+        if self._refusal() is None or self._refusal(evidence=True) is None:
             return True
         # Refused once the handshake is done: answered 403 at once, no request of it read, nothing served or
         # queued; what it sent meanwhile is dropped unparsed, the connection waiting without a thread
         # (``PooledHandler.linger``).
         # what the certificate lacks for the least demanding route, the evidence one: it reaches none
-        refusal = self.member_refusal
+        refusal = self._refusal(evidence=True)
         self.server.peer.refused += 1
         log.warning("peer connection from %s refused at the handshake: %s", self.client_address[0], refusal)
         self.close_connection = True
@@ -304,29 +313,17 @@ class _Handler(PooledHandler):
         self.close_connection = True
         return None
 
-    def _decide(self) -> None:
-        """Decide the connection's refusal by the server's rule now (again only when the rule changed)."""
-        certificates = self.server.peer.certificates
-        if certificates is None or certificates is self.decided_by:
-            return
-        self.decided_by = certificates
-        try:
-            certificates.admit(self.client_der)
-            self.refusal = None
-        except PeerRefusedError as exc:
-            self.refusal = exc.reason
-        try:
-            certificates.admit_member(self.client_der)
-            self.member_refusal = None
-        except PeerRefusedError as exc:
-            self.member_refusal = exc.reason
+    def _refusal(self, evidence: bool = False) -> str | None:
+        """Why the connection's client certificate may not use the route by the server's rule now (the member rule
+        for the evidence route, the node rule for every other); None if it may (or the connection is not TLS)."""
+        decision = self.member_decision if evidence else self.decision
+        return None if decision is None else decision.decide(self.server.peer.certificates)
 
     def _refused(self, evidence: bool = False) -> bool:
         """Answer 403 and close if the connection's certificate may not use the route (by the rule now: the member
         rule for the evidence route, the node rule for every other)."""
-        if isinstance(self.request, ssl.SSLSocket):
-            self._decide()
-        refusal = self.member_refusal if evidence else self.refusal
+        self.server.peer.requests += 1
+        refusal = self._refusal(evidence)
         if refusal is None:
             return False
         self.server.peer.refused += 1
@@ -436,12 +433,23 @@ class _Link:
         #: Whether the prober runs ``on_connect`` at its next answered status: at the start, after any exchange
         #: with the peer failed, and after ``on_connect`` itself failed (a pull of its transactions unanswered).
         self.contact_due = True
+        #: Why the peer's server certificate was last refused, and the rule that refused it (both None once a
+        #: connection's certificate is admitted): until the rule is another, the senders withhold without connecting
+        #: and only the prober connects again (at each status interval: a certificate re-issued meanwhile is seen).
+        self.refusal: str | None = None
+        self.refused_by: NodeCertificates | None = None
 
     def end(self) -> None:
         self.stopping.set()
         for q in (self.messages, self.transactions):
             with contextlib.suppress(queue.Full):
                 q.put_nowait(None)
+
+
+class _TlsConnection(http.client.HTTPSConnection):
+    """A connection to a peer server over TLS, with the verdict on the certificate it presented."""
+
+    decision: Decision | None = None
 
 
 class PeerLinks:
@@ -457,7 +465,15 @@ class PeerLinks:
 
     Peers can be added and removed while the links run (:meth:`add`, :meth:`remove`: a node that follows the
     members' node endpoints on chain). The per-peer dicts below change their keys only by being replaced whole,
-    under a lock, so a reader iterating one never sees it change size."""
+    under a lock, so a reader iterating one never sees it change size.
+
+    ``rule`` gives the rule of the moment of this node's peer server (``chain.node.peerauth``; None: none, as for a
+    node without TLS), and the links hold the peers' server certificates to its node rule too
+    (``NodeCertificates.admit``, never the evidence route's member rule): a peer whose certificate it refuses (its
+    org removed by governance on chain, its serial revoked) stays linked, a URL given with ``--peer`` included, but
+    nothing is sent to it (counted in ``refused``) and its status, blocks and transactions are not taken; it counts
+    as not connected. Each connection is decided once its handshake is done, and a kept one again before its next
+    request whenever the rule is another."""
 
     def __init__(
         self,
@@ -468,10 +484,15 @@ class PeerLinks:
         status_interval: float = STATUS_INTERVAL_S,
         on_head: Callable[[str, int], None] | None = None,
         on_connect: Callable[[str], None] | None = None,
+        rule: Callable[[], NodeCertificates | None] | None = None,
     ) -> None:
         self.ssl_context, self.timeout = ssl_context, timeout
         self.status_interval, self.on_head, self.on_connect = status_interval, on_head, on_connect
+        self.rule = rule
         self.dropped = 0
+        #: What was not sent because the peer's certificate is refused by the rule: messages and transactions (each
+        #: one), and status requests not made.
+        self.refused = {"messages": 0, "transactions": 0, "status": 0}
         self.failures = 0
         self._stopping = threading.Event()
         self._started = False
@@ -555,6 +576,11 @@ class PeerLinks:
                 if thread.is_alive():
                     thread.join(timeout=5)
 
+    def refusal(self, url: str) -> str | None:
+        """Why the rule refuses the server certificate of the peer at ``url`` (last seen); None if it does not."""
+        link = self._links.get(url)
+        return None if link is None else link.refusal
+
     def probed(self) -> bool:
         """Whether every peer's first status request has ended (see the class's docstring)."""
         return all(self.first_probe.values())
@@ -593,8 +619,42 @@ class PeerLinks:
         parts = urlsplit(url)
         host, port = parts.hostname or "127.0.0.1", parts.port or 443
         if parts.scheme == "https":
-            return http.client.HTTPSConnection(host, port, timeout=self.timeout, context=self.ssl_context)
+            return _TlsConnection(host, port, timeout=self.timeout, context=self.ssl_context)
         return http.client.HTTPConnection(host, port, timeout=self.timeout)
+
+    def _rule(self) -> NodeCertificates | None:
+        return None if self.rule is None else self.rule()
+
+    def _withholds(self, peer: _Link) -> bool:
+        """Whether the rule that refused the peer's certificate last is still the rule: nothing is sent to it, and
+        no connection opened for it, until the prober sees its certificate admitted."""
+        rule = peer.refused_by
+        return rule is not None and rule is self._rule()
+
+    def _refuses(self, peer: _Link, connection: http.client.HTTPConnection) -> bool:
+        """Whether the rule now refuses the certificate the peer's server presented on ``connection`` (connected
+        here if it is not yet: OSError if that fails), decided again only when the rule is another. A refused
+        peer counts as not connected; the refusal is logged when it starts and ends."""
+        rule = self._rule()
+        if rule is None or not isinstance(connection, _TlsConnection):
+            return False
+        if connection.sock is None:
+            connection.connect()
+        if connection.decision is None:
+            sock = connection.sock
+            der = sock.getpeercert(binary_form=True) if isinstance(sock, ssl.SSLSocket) else None
+            connection.decision = Decision(der)
+        refusal = connection.decision.decide(rule)
+        before = peer.refusal
+        peer.refusal, peer.refused_by = refusal, None if refusal is None else rule
+        if refusal is None:
+            if before is not None:
+                log.info("peer %s's certificate is admitted again: it is sent to", peer.url)
+            return False
+        if refusal != before:
+            log.warning("peer %s is sent nothing, its status and blocks not taken: %s", peer.url, refusal)
+        self._answered(peer.url, False)
+        return True
 
     def _sender(self, peer: _Link, q: queue.Queue[tuple[str, bytes] | None], kind: str) -> None:
         """Send the queue's items to the peer in order; transactions waiting one after another go together
@@ -610,7 +670,7 @@ class PeerLinks:
             path, body = item
             if path != TRANSACTION_PATH:
                 started = time.monotonic()
-                self._post(link, path, body)
+                self._post(peer, link, path, body)
                 if trace.enabled:
                     trace.event("post", peer=url, code=body[0], size=len(body), queued=q.qsize(),
                                 post_s=round(time.monotonic() - started, 4))  # fmt: skip
@@ -628,7 +688,7 @@ class PeerLinks:
             if trace.enabled:
                 trace.event("gossip_out", peer=url, transactions=len(raws), queued=q.qsize())
             if len(raws) > 1 and self._batches.get(url, False):
-                status = self._post(link, TRANSACTIONS_PATH, bytes(rlp.encode(raws)))
+                status = self._post(peer, link, TRANSACTIONS_PATH, bytes(rlp.encode(raws)), len(raws))
                 if status != 404:
                     continue
                 with self._lock:  # a node from before the route: one by one from now on
@@ -639,20 +699,30 @@ class PeerLinks:
                     stale.close()
                     self._connections[link] = None
             for raw in raws:
-                self._post(link, TRANSACTION_PATH, raw)
+                self._post(peer, link, TRANSACTION_PATH, raw)
         connection = self._connections.pop(link, None)
         if connection is not None:
             connection.close()
 
-    def _post(self, link: tuple[str, str], path: str, body: bytes) -> int | None:
-        """POST ``body`` to the peer on the link's connection (one retry on a fresh one: a peer may have closed
-        an idle one); the answer's status, None if there was none."""
+    def _post(self, peer: _Link, link: tuple[str, str], path: str, body: bytes, items: int = 1) -> int | None:
+        """POST ``body`` (``items`` messages or transactions) to the peer on the link's connection (one retry on a
+        fresh one: a peer may have closed an idle one); the answer's status, None if there was none. Withheld, not
+        sent, when the rule refuses the peer's certificate (the connection is closed: a certificate re-issued
+        since is seen on the next)."""
         url = link[0]
+        if self._withholds(peer):
+            self.refused[link[1]] += items
+            return None
         for _ in range(2):
             connection = self._connections.get(link)
             try:
                 connection = connection or self._connection(url)
                 self._connections[link] = connection
+                if self._refuses(peer, connection):
+                    connection.close()
+                    self._connections[link] = None
+                    self.refused[link[1]] += items
+                    return None
                 connection.request("POST", path, body, {"Content-Type": "application/octet-stream"})
                 answer = connection.getresponse()
                 answer.read()
@@ -678,16 +748,22 @@ class PeerLinks:
         retry = CONTACT_RETRY_S
         while not (self._stopping.is_set() or peer.stopping.is_set()):
             wait = self.status_interval
+            status: dict[str, Any] | None = None
             try:
                 connection = connection or self._connection(url)
-                connection.request("GET", STATUS_PATH)
-                answer = connection.getresponse()
-                body = answer.read(MAX_STATUS_BYTES)
-                if answer.status != 200:
-                    raise http.client.HTTPException(f"status answered {answer.status}")
-                status = json.loads(body)
-                if not isinstance(status, dict):
-                    raise ValueError("the status is not a JSON object")
+                if self._refuses(peer, connection):  # not asked: nothing of it is taken, on_connect not run
+                    connection.close()
+                    connection = None
+                    self.refused["status"] += 1
+                else:
+                    connection.request("GET", STATUS_PATH)
+                    answer = connection.getresponse()
+                    body = answer.read(MAX_STATUS_BYTES)
+                    if answer.status != 200:
+                        raise http.client.HTTPException(f"status answered {answer.status}")
+                    status = json.loads(body)
+                    if not isinstance(status, dict):
+                        raise ValueError("the status is not a JSON object")
             except (OSError, http.client.HTTPException, ValueError) as exc:
                 if connection is not None:
                     connection.close()
@@ -695,7 +771,7 @@ class PeerLinks:
                 if self.connected.get(url):
                     log.info("peer %s does not answer its status: %s", url, exc)
                 self._answered(url, False)
-            else:
+            if status is not None:
                 self._answered(url, True)
                 self._learn(url, status)
                 if peer.contact_due and self.on_connect is not None:
@@ -747,8 +823,13 @@ class PeerLinks:
         """The pending raw transactions of one peer. Raises :class:`PeerUnansweredError` if it does not answer them
         (no answer, or a server error: its prober runs ``on_connect`` again soon); a peer that refuses the request
         or answers something other than a list of byte strings answers nothing."""
+        peer = self._links.get(url)
+        if peer is None or self._withholds(peer):
+            return []
         connection = self._connection(url)
         try:
+            if self._refuses(peer, connection):
+                return []
             connection.request("GET", TRANSACTIONS_PATH)
             answer = connection.getresponse()
             body = answer.read(MAX_BLOCKS_BYTES + 1024 * 1024)
@@ -771,11 +852,13 @@ class PeerLinks:
     def fetch_blocks(self, first: int) -> list[bytes]:
         """Sealed blocks from ``first`` on, from the first peer that has any; [] if none does. A peer whose last
         exchange failed is not asked (see the module's docstring)."""
-        for url in self.urls:
-            if self.down.get(url, True):
+        for url, peer in self._links.items():
+            if self.down.get(url, True) or self._withholds(peer):
                 continue
             connection = self._connection(url)
             try:
+                if self._refuses(peer, connection):
+                    continue
                 connection.request("GET", f"{BLOCKS_PATH}?from={first}")
                 answer = connection.getresponse()
                 body = answer.read(MAX_BLOCKS_BYTES + 1024 * 1024)

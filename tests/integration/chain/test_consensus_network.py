@@ -10,7 +10,8 @@ node its JSON-RPC server with ``consortium_nodeStatus``, ``GET /health`` and ``G
 ``consortium node`` wires them (``chain.node.service.run``).
 
 The last scenario puts the consortium's contracts on a validator's chain and has it follow their TrustDirectory as
-``consortium node`` does: a firm admitted by governance, its node served, then removed by governance and refused.
+``consortium node`` does: a firm admitted by governance, its node served and sent to, then removed by governance:
+refused, and sent nothing more though its URL was given as a static peer.
 """
 
 from __future__ import annotations
@@ -456,12 +457,15 @@ def test_a_firm_removed_on_chain_has_its_node_refused_at_every_peer_route(
 ) -> None:
     """The founders' validator runs on a chain with the consortium's contracts, following the TrustDirectory on
     its own JSON-RPC as ``consortium node`` does (``chain.node.service.follow_directory``); its bundle holds its own
-    org's CA only. A firm is admitted by governance, publishes its CA and its node's endpoint: the validator links to
-    its node and serves it (it syncs the chain). Governance removes the firm: from the validator's next look at the
-    directory, its node's requests are refused at every peer route, 403 naming the removal, the link to it is
-    dropped, and a transaction and a message it sends are not taken. While it is a member, the operator's explorer
-    asks its node's evidence at the peer route it lists on chain, with the operator's client certificate (a
-    ``chain@`` identity, no node certificate), trusting the firm's CA read on chain."""
+    org's CA only, and it was given the firm's node as a static peer (``--peer``, as ``consortium up`` gives each
+    founder's). A firm is admitted by governance, publishes its CA and its node's endpoint: the validator's link to
+    its node completes and is sent to, and the validator serves it (it syncs the chain). While it is a member, the
+    operator's explorer asks its node's evidence at the peer route it lists on chain, with the operator's client
+    certificate (a ``chain@`` identity, no node certificate), trusting the firm's CA read on chain. Governance
+    removes the firm: from the validator's next look at the directory, its node's requests are refused at every peer
+    route, 403 naming the removal, and a transaction and a message it sends are not taken; the static link stays in
+    the list, but the firm's server receives nothing more of it (no message, no gossiped transaction, no status
+    request)."""
     keys = Keys.create()
     founder = keys.deployer  # the operator: deploys the contracts and validates alone
     genesis = Genesis(CHAIN_ID, (founder.address,), founder.address, int(time.time()))
@@ -486,37 +490,43 @@ def test_a_firm_removed_on_chain_has_its_node_refused_at_every_peer_route(
         timer=RoundTimer(base=1.0, cap=4.0), status_interval=0.2,
     )  # fmt: skip
     rpc = RpcServer(validator.node, port=0)
-    firm_node: ConsensusNode | None = None
+    firm = Account.create()
+    firm_node = ConsensusNode(
+        Node(AtomicDB(), genesis, clock=clock), PrivateKey(bytes(firm.key)), server_ssl=pki.server(FIRM),
+        client_ssl=pki.client(FIRM), certificates=pki.rule(), period=0.02, timer=RoundTimer(base=1.0, cap=4.0),
+        status_interval=60.0,
+    )  # fmt: skip
     follower: PeerFollower | None = None
     try:
         validator.start()
         rpc.start()
+        firm_node.start()
         validator.connect([])
         chain = RpcBackend(rpc.url)
         c = deploy_test_consortium(chain, keys)
         follower = follow_directory(
             validator, rpc.url, CHAIN_ID,
-            PeerSettings(port=validator.server.port, peers=(), directory=c.trust.address, org=pki.orgs[0],
-                         follow_poll_s=0.05),
+            PeerSettings(port=validator.server.port, peers=(firm_node.url,), directory=c.trust.address,
+                         org=pki.orgs[0], follow_poll_s=0.05),
         )  # fmt: skip
+        # the firm's node given with --peer: linked now (its handshake fails until its CA is on chain; linked only
+        # now so the deployment's blocks cost no failed handshakes), never unlinked by the follower
+        assert validator.add_peer(firm_node.url)
+        links = validator.links
+        assert links is not None
 
-        # the firm is admitted, publishes its CA and its node's endpoint; the validator links to it and serves it
-        firm = Account.create()
+        # the firm is admitted, publishes its CA and its node's endpoint; the validator's link to it completes
         org = pki.orgs[FIRM]
         proposal = c.registry.propose_admit(
             c.signers["alpha"], org, "Firm Securities", Role.MEMBER, hashlib.sha256(b"firm").digest(), [firm.address]
         )
         assert c.registry.approve(c.signers["gamma"], proposal)
-        firm_node = ConsensusNode(
-            Node(AtomicDB(), genesis, clock=clock), PrivateKey(bytes(firm.key)), server_ssl=pki.server(FIRM),
-            client_ssl=pki.client(FIRM), certificates=pki.rule(), period=0.02, timer=RoundTimer(base=1.0, cap=4.0),
-            status_interval=60.0,
-        )  # fmt: skip
-        firm_node.start()
         member = Signer(firm)
         c.trust.add_key(member, KeyKind.CA_CERT, pki._cas[org][0].public_bytes(serialization.Encoding.DER))
         c.trust.add_key(member, KeyKind.NODE_ENDPOINT, firm_node.url.encode())
-        wait_until(lambda: validator.links and firm_node.url in validator.links.urls, "the link to the firm's node", 10)
+        wait_until(lambda: links.connected.get(firm_node.url), "the link to the firm's node", 10)
+        assert follower.linked == set()  # the endpoint on chain is the static URL: linked once, by the start
+        assert firm_node.server.requests > 0  # its status asked, at least
         firm_node.connect([validator.url])  # its first status request, and the sync it starts, are served
         head = int(validator.node.head().block_number)
         wait_until(lambda: firm_node.node.head().block_number >= head, f"the firm's node synced to block {head}", 10)
@@ -542,7 +552,8 @@ def test_a_firm_removed_on_chain_has_its_node_refused_at_every_peer_route(
             f"the validator's follower to see the removal of block {removed_at}",
             10,
         )
-        assert validator.links is not None and firm_node.url not in validator.links.urls  # the link dropped
+        assert links.urls == [firm_node.url]  # given with --peer: it stays in the list
+        before = dict(links.refused)  # the handshakes that completed while its CA was on chain but not its endpoint
         # a transaction the validator takes from a member's node: a founder's, as a client of the firm's node would
         # send it there
         beta = keys.orgs["beta"]
@@ -556,7 +567,7 @@ def test_a_firm_removed_on_chain_has_its_node_refused_at_every_peer_route(
         assert [status for status, _ in answers] == [403] * len(answers), answers
         for _, answer in answers:
             assert "removed from the consortium by governance on chain" in json.loads(answer)["error"], answer
-        lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+        lines = [m for r in caplog.records if (m := r.getMessage()).startswith(("peer request ", "peer connection "))]
         # a line each (and one for any request its node made meanwhile), every one naming the removal
         assert len(lines) >= len(answers) and all(f"{org!r} was removed" in line for line in lines), lines
         refused_now = validator.server.refused
@@ -573,9 +584,31 @@ def test_a_firm_removed_on_chain_has_its_node_refused_at_every_peer_route(
         assert validator.consensus.stats.garbage == garbage + 1
         assert ask_as(pki, 0, port, "POST", "/qbft/v1/transaction", sent)[0] == 202
         assert validator.node.mempool.known(keccak(sent))
+
+        # the validator's own link to the firm's node: refused by the same rule, it sends nothing more. Once each of
+        # the link's threads refused something (messages: the next block's; transactions: one the validator takes and
+        # gossips; status: its next probe), whatever it sent before the removal has arrived; what it refuses after
+        # reaches the firm's server no more
+        gamma = keys.orgs["gamma"]
+
+        def take_and_gossip() -> None:
+            """A transaction the validator takes from a client: gossiped to its links, and proposed in a block."""
+            nonce = validator.node.nonce(bytes.fromhex(gamma.address[2:]), pending=True)
+            validator.node.submit(support_transfer(gamma, nonce, CHAIN_ID))
+
+        take_and_gossip()
+        wait_until(lambda: all(links.refused[kind] > before[kind] for kind in before),
+                   "the link to refuse a message, a transaction and a status request", 10)  # fmt: skip
+        assert f"{org!r} was removed" in (links.refusal(firm_node.url) or "")
+        assert links.connected[firm_node.url] is False
+        served, held = firm_node.server.requests, dict(links.refused)
+        take_and_gossip()
+        wait_until(lambda: all(links.refused[kind] > held[kind] for kind in held),
+                   "the link to refuse a message, a transaction and a status request again", 10)  # fmt: skip
+        assert firm_node.server.requests == served, "the removed firm's node still received requests"
+        assert links.urls == [firm_node.url]
     finally:
-        if firm_node is not None:
-            firm_node.stop()
+        firm_node.stop()
         if follower is not None:
             follower.stop()
         rpc.stop()

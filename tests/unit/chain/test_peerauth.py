@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from chain.ids import OrgId
-from chain.node.peerauth import NodeCertificates, PeerRefusedError
+from chain.node.peerauth import Decision, NodeCertificates, PeerRefusedError
 from network.identity import (
     OrgPaths,
     create_org_identity,
@@ -138,6 +138,24 @@ def test_the_certificates_of_network_identity_node_admitted_person_and_gateway_r
     assert "not a node certificate" in refusal(rule, der(gateway_cert))
 
 
+def test_a_connections_decision_follows_the_rule_that_replaces_another_and_no_rule_keeps_it(pki: Pki) -> None:
+    """What the server asks at each request of a kept connection, and a link before each send on one: the verdict
+    on the certificate the other end presented, decided again when the rule is another object (a rule is replaced
+    whole, never changed)."""
+    before = pki.rule(RUNS_NODES)
+    after = dataclasses.replace(before, removed=frozenset({"org1"}))
+    decision = Decision(der(pki.certs[1][0]))
+    assert decision.decide(None) is None  # no rule: nothing refused
+    assert decision.decide(before) is None
+    reason = decision.decide(after)
+    assert reason is not None and "'org1' was removed" in reason
+    assert decision.decided_by is after
+    assert decision.decide(after) is reason  # the same rule: the verdict kept, not decided again
+    assert decision.decide(None) is reason  # no rule given: the last verdict stands
+    assert decision.decide(before) is None  # a rule that admits it again: admitted
+    assert Decision(None).decide(before) is not None  # no certificate at all
+
+
 def member_refusal(rule: NodeCertificates, certificate: bytes | None) -> str:
     with pytest.raises(PeerRefusedError) as caught:
         rule.admit_member(certificate)
@@ -165,3 +183,20 @@ def test_the_evidence_route_admits_exactly_a_certificate_issued_by_a_current_mem
     removed = dataclasses.replace(rule, removed=frozenset({"org2"}))
     assert "'org2' was removed" in member_refusal(removed, der(pki.certs[2][0]))
     assert "no client certificate" in member_refusal(rule, None)
+
+
+def test_a_decision_by_the_member_rule_admits_what_the_node_rule_refuses_and_follows_the_rule_too(pki: Pki) -> None:
+    """The server keeps one Decision a rule for each connection: a person's certificate is refused by the node rule
+    (every route but the evidence one) and admitted by the member rule (the evidence route), until its member is
+    removed on chain."""
+    person, _ = pki.issue("org0", member_name("org0", "dave@org0"), CLIENT, "decision-person")
+    before = pki.rule(RUNS_NODES)
+    after = dataclasses.replace(before, removed=frozenset({"org0"}))
+    node = Decision(der(person))
+    member = Decision(der(person), NodeCertificates.admit_member)
+    reason = node.decide(before)
+    assert reason is not None and "not a node certificate" in reason
+    assert member.decide(before) is None
+    reason = member.decide(after)
+    assert reason is not None and "'org0' was removed" in reason
+    assert member.decide(before) is None  # a rule that admits it again: admitted

@@ -2,7 +2,9 @@
 snapshots of the directory built from real records, the node's real links (not started: nothing connects) and
 its real admission rule and TLS contexts. A member's endpoint published on chain is linked and its node
 certificate admitted; retired, declared compromised, or its member removed, it is unlinked and refused; the
-peers the node was started with stay whatever the chain says."""
+peers the node was started with stay linked whatever the chain says, but the links hold their server certificates
+to the same rule: a removed member's node is sent nothing (``tests/integration/chain/test_consensus_network.py``
+shows it over sockets)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from cryptography.hazmat.primitives import serialization
 
 from chain.contracts.trust import KeyKind, KeyRecord, KeyState
 from chain.ids import MemberStatus, OrgId
-from chain.node.peerauth import NodeCertificates, PeerRefusedError
+from chain.node.peerauth import Decision, NodeCertificates, PeerRefusedError
 from chain.node.peerfollow import PeerFollower, plan_peers
 from chain.node.peers import PeerLinks
 from chain.trustview import TrustSnapshot
@@ -81,8 +83,8 @@ class Node:
     """What the follower acts on: the node's links, the rule its peer server applies, its TLS contexts."""
 
     def __init__(self, pki: Pki, static: tuple[str, ...] = ()) -> None:
-        self.links = PeerLinks(static)
         self.rule = NodeCertificates.from_bundle(pki.ca.read_bytes())
+        self.links = PeerLinks(static, rule=lambda: self.rule)  # the peer server's rule, as ConsensusNode gives it
         self.server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(pki.ca))
         self.client = ssl.create_default_context(cafile=str(pki.ca))
         self.follower = PeerFollower(
@@ -161,7 +163,9 @@ def test_a_published_endpoint_is_linked_and_its_node_admitted_until_it_is_retire
     assert not node.admits(pki, NEWCOMER)  # no endpoint: its node certificate no longer reaches the routes
 
 
-def test_a_compromised_endpoint_and_a_removed_member_are_dropped_the_started_peers_stay(pki: Pki) -> None:
+def test_a_compromised_endpoint_and_a_removed_member_are_dropped_a_started_peer_stays_linked_but_refused(
+    pki: Pki,
+) -> None:
     directory = Directory(pki)
     static = (URLS["reg"],)  # reg's node was given on the command line too
     node = Node(pki, static)
@@ -175,19 +179,28 @@ def test_a_compromised_endpoint_and_a_removed_member_are_dropped_the_started_pee
     second = directory.add(NEWCOMER, KeyKind.NODE_ENDPOINT, b"https://10.0.0.9:30303")
     assert node.follow(directory, 4) == (["https://10.0.0.9:30303"], [])
     assert second == 2 and node.admits(pki, NEWCOMER)
+    rule = node.rule
 
     directory.statuses[NEWCOMER] = MemberStatus.REMOVED  # governance removed it: its records stay
     assert node.follow(directory, 5) == ([], ["https://10.0.0.9:30303"])
     with pytest.raises(PeerRefusedError, match="'epsilon' was removed from the consortium by governance on chain"):
         node.rule.admit(node_der(pki, NEWCOMER))
 
+    links_rule = node.links.rule
+    assert links_rule is not None and links_rule() is node.rule  # the links ask the peer server's rule
     directory.statuses["reg"] = MemberStatus.REMOVED  # a founder removed: its bundle CA counts no more either
     directory.changes += 1
-    assert node.follow(directory, 6) == ([], [])  # reg's URL was given at the start: it stays linked
+    assert node.follow(directory, 6) == ([], [])  # reg's URL was given at the start: it stays in the list
     assert node.links.urls == [URLS["reg"]]
     assert not node.admits(pki, "reg") and node.admits(pki, "op")
     with pytest.raises(PeerRefusedError, match="'reg' was removed"):  # the reason, though its CA is the bundle's
         node.rule.admit(node_der(pki, "reg"))
+    # the links hold reg's server certificate (its node certificate: the same as its client one) to the new rule:
+    # a connection to it, kept or new, carries nothing more
+    assert links_rule() is node.rule
+    verdict = Decision(node_der(pki, "reg"))
+    assert verdict.decide(rule) is None  # admitted by the rule before the removal
+    assert "'reg' was removed" in (verdict.decide(links_rule()) or "")  # refused by the one after
 
 
 def test_the_sources_are_tried_in_order_and_a_node_without_tls_keeps_no_rule(pki: Pki) -> None:
