@@ -110,7 +110,9 @@ PEER_REFUSALS = [
 
 @pytest.mark.parametrize(("request_", "status", "says"), PEER_REFUSALS, ids=[str(r[1]) for r in PEER_REFUSALS])
 def test_each_refusal_of_the_peer_transport_is_its_json_error(request_: bytes, status: int, says: str) -> None:
-    answered, _, body = served(peers._Handler, SimpleNamespace(peer=None), request_)
+    peer = SimpleNamespace(requests=0, refused=0, certificates=None)  # a plain connection: no rule is asked
+    answered, _, body = served(peers._Handler, SimpleNamespace(peer=peer), request_)
+    assert peer.refused == 0
     assert answered == status and set(body) == {"error"} and says in body["error"]
 
 
