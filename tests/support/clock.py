@@ -4,6 +4,13 @@ so, however fast or slow the machine runs the test."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
+
+#: The instant a unit test takes for "now" where the code under test takes a clock (``clock=``, ``now=``):
+#: certificates are issued around it and checked at it, so no test depends on the day it runs.
+FIXED_NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+#: :data:`FIXED_NOW` in seconds since the epoch, for the clocks that count seconds (a node's, a genesis time).
+FIXED_NOW_S = int(FIXED_NOW.timestamp())
 
 
 class Clock:

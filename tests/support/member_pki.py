@@ -1,13 +1,17 @@
 """Member PKI for the tests of network.certificates: real org identities (``create_org_identity``) and
 certificates issued by their CAs, in a consortium of acme, globex and initech. Outside it: umbrella (a CA nobody
 listed) and a second "acme" created elsewhere, whose CA has the very subject of the real acme's CA but another key
-(a forger)."""
+(a forger).
+
+Certificates are issued around the fixed instant :data:`NOW` and checked at it (``World.auth``); a test whose
+certificates meet a check that reads the real clock (OpenSSL in a real TLS handshake) builds the world around the
+real now instead (``build_world(..., now=...)``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -26,9 +30,10 @@ from network.identity import (
     load_org_public,
     user_paths,
 )
+from tests.support.clock import FIXED_NOW
 
 PASS = b"gateway-auth-passphrase"
-NOW = datetime.now(UTC).replace(microsecond=0)
+NOW = FIXED_NOW  # around which the certificates are issued, unless build_world is told another instant
 CREATED = NOW - timedelta(days=1)  # when the orgs' CAs were created
 MEMBERS = {"acme": "ACME Securities", "globex": "Globex Capital", "initech": "Initech Trading"}
 
@@ -39,6 +44,7 @@ class World:
     outside: Path  # another directory: umbrella, and the forger's "acme"
     description: ConsortiumDescription
     status: dict[str, str] = field(default_factory=dict)
+    now: datetime = NOW  # the instant the certificates were issued around
 
     def cert(self, org: str, name: str, root: Path | None = None) -> Path:
         return user_paths(root or self.root, OrgId(org), name).cert
@@ -54,7 +60,7 @@ class World:
             self.description,
             self.root,
             self.status.get,
-            clock=clock or (lambda: NOW + timedelta(minutes=5)),
+            clock=clock or (lambda: self.now + timedelta(minutes=5)),
             **kwargs,  # type: ignore[arg-type]
         )
 
@@ -112,12 +118,14 @@ def craft(
     return builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
 
-def build_world(root: Path, outside: Path) -> World:
-    """The consortium of acme, globex and initech in ``root``, umbrella and the forged acme in ``outside``."""
+def build_world(root: Path, outside: Path, now: datetime = NOW) -> World:
+    """The consortium of acme, globex and initech in ``root``, umbrella and the forged acme in ``outside``, their
+    certificates issued around ``now`` (the CAs a day before it)."""
+    created = now - timedelta(days=1)
     for org, name in MEMBERS.items():
-        create_org_identity(root, OrgId(org), name, PASS, now=CREATED)
-    create_org_identity(outside, OrgId("umbrella"), "Umbrella Corp", PASS, now=CREATED)
-    create_org_identity(outside, OrgId("acme"), MEMBERS["acme"], PASS, now=CREATED)  # same CA subject, other key
+        create_org_identity(root, OrgId(org), name, PASS, now=created)
+    create_org_identity(outside, OrgId("umbrella"), "Umbrella Corp", PASS, now=created)
+    create_org_identity(outside, OrgId("acme"), MEMBERS["acme"], PASS, now=created)  # same CA subject, other key
     description = ConsortiumDescription(
         name="auth test",
         chain_id=1,
@@ -134,12 +142,12 @@ def build_world(root: Path, outside: Path) -> World:
         ),
     )
     for org, user in [("acme", "alice"), ("acme", "carol"), ("acme", "dave"), ("globex", "bob")]:
-        issue_identity(root, OrgId(org), user, PASS, now=NOW - timedelta(hours=1))
+        issue_identity(root, OrgId(org), user, PASS, now=now - timedelta(hours=1))
     for org, user in [("initech", "erin"), ("initech", "frank")]:
-        issue_identity(root, OrgId(org), user, PASS, now=NOW - timedelta(hours=1))
-    issue_identity(root, OrgId("acme"), "old", PASS, now=NOW, not_before=NOW - timedelta(days=400), days=30)
-    issue_identity(root, OrgId("acme"), "early", PASS, now=NOW, not_before=NOW + timedelta(days=10))
-    issue_identity(outside, OrgId("umbrella"), "zed", PASS, now=NOW - timedelta(hours=1))
-    issue_identity(outside, OrgId("acme"), "mallory", PASS, now=NOW - timedelta(hours=1))
-    issue_server_certificate(root, OrgId("acme"), PASS, now=NOW - timedelta(hours=1))
-    return World(root, outside, description, {"acme": "active", "globex": "active", "initech": "active"})
+        issue_identity(root, OrgId(org), user, PASS, now=now - timedelta(hours=1))
+    issue_identity(root, OrgId("acme"), "old", PASS, now=now, not_before=now - timedelta(days=400), days=30)
+    issue_identity(root, OrgId("acme"), "early", PASS, now=now, not_before=now + timedelta(days=10))
+    issue_identity(outside, OrgId("umbrella"), "zed", PASS, now=now - timedelta(hours=1))
+    issue_identity(outside, OrgId("acme"), "mallory", PASS, now=now - timedelta(hours=1))
+    issue_server_certificate(root, OrgId("acme"), PASS, now=now - timedelta(hours=1))
+    return World(root, outside, description, {"acme": "active", "globex": "active", "initech": "active"}, now)

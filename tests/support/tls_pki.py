@@ -4,7 +4,11 @@ contexts a node and a stranger would build from them.
 Each node's org (``org0``, ``org1``, ... unless named) has its own CA, ``O=<org>, OU=<org>, CN=ca.<org>``; the
 bundle ``ca.pem`` holds them all, as ``nodes/ca-bundle.pem`` does. A node certificate is ``CN=node.<org>,
 OU=<org>`` with serverAuth and clientAuth and SAN 127.0.0.1, what ``chain.node.peerauth`` admits.
-:meth:`Pki.issue` makes any other end-entity certificate of an org's CA (a person's, a gateway's)."""
+:meth:`Pki.issue` makes any other end-entity certificate of an org's CA (a person's, a gateway's).
+
+Every certificate is valid from an hour before ``now`` to a day after it: by default the fixed instant
+``tests.support.clock.FIXED_NOW``, for tests in which nothing checks validity against a clock; a test that makes
+real TLS handshakes passes the machine's time, since OpenSSL checks validity there at the real now."""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from chain.node.peerauth import NodeCertificates
+from tests.support.clock import FIXED_NOW
 
 NODE_USAGES = (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH)
 
@@ -32,6 +37,7 @@ class Pki:
     root: Path
     orgs: list[str]
     _cas: dict[str, tuple[x509.Certificate, ec.EllipticCurvePrivateKey]] = field(default_factory=dict)
+    now: dt.datetime = FIXED_NOW  # the certificates are valid from an hour before it to a day after
 
     def server(self, i: int) -> ssl.SSLContext:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(self.ca))
@@ -66,7 +72,7 @@ class Pki:
         ``org``'s), written as ``<file>.pem`` and ``<file>.key``."""
         ca, ca_key = self._cas[issuer or org]
         key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.UTC)
+        now = self.now
         cert = (
             x509.CertificateBuilder().subject_name(name).issuer_name(ca.subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
@@ -95,12 +101,12 @@ def member_name(org: str, common_name: str) -> x509.Name:
     )
 
 
-def make_pki(root: Path, nodes: int, orgs: Sequence[str] | None = None) -> Pki:
-    """A CA per org and a node certificate for each of ``nodes`` nodes, node ``i`` of ``orgs[i]``."""
+def make_pki(root: Path, nodes: int, orgs: Sequence[str] | None = None, *, now: dt.datetime = FIXED_NOW) -> Pki:
+    """A CA per org and a node certificate for each of ``nodes`` nodes, node ``i`` of ``orgs[i]``, valid around
+    ``now``."""
     names = list(orgs) if orgs is not None else [f"org{i}" for i in range(nodes)]
     assert len(names) == nodes
-    now = dt.datetime.now(dt.UTC)
-    pki = Pki(root / "ca.pem", [], root, names)
+    pki = Pki(root / "ca.pem", [], root, names, now=now)
     bundle = b""
     for org in names:
         ca_key = ec.generate_private_key(ec.SECP256R1())

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,7 @@ def five(tmp_path: Path) -> Iterator[tuple[Five, list[NodeProcess]]]:
     genesis = Genesis(CHAIN_ID, validators, validators[0], int(time.time()), validator_contract=True)
     c = Five(
         root,
-        make_pki(root, len(ORGS), ORGS),
+        make_pki(root, len(ORGS), ORGS, now=datetime.now(UTC)),  # real TLS: OpenSSL checks validity at the real now
         accounts,
         [free_port() for _ in ORGS],
         [free_port() for _ in ORGS],

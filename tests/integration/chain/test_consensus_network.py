@@ -23,6 +23,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -68,7 +69,8 @@ FOLLOWER = PrivateKey(b"\x09" * 32)  # not in the validator set: the regulator's
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return make_pki(tmp_path_factory.mktemp("pki"), 5)
+    # real TLS handshakes: OpenSSL checks the certificates' validity at the machine's time
+    return make_pki(tmp_path_factory.mktemp("pki"), 5, now=datetime.now(UTC))
 
 
 class Network:

@@ -20,6 +20,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,7 @@ def consortium(tmp_path_factory: pytest.TempPathFactory) -> Consortium:
     genesis = Genesis(CHAIN_ID, addresses, addresses[0], int(time.time()))
     c = Consortium(
         root,
-        make_pki(root, len(ORGS), ORGS),
+        make_pki(root, len(ORGS), ORGS, now=datetime.now(UTC)),  # real TLS: OpenSSL checks validity at the real now
         accounts[0],
         [free_port() for _ in ORGS],
         [free_port() for _ in ORGS],

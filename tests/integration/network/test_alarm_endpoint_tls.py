@@ -15,6 +15,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,9 @@ STATE = state_of(100.0, [QUORUM], [])
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    return build_world(tmp_path_factory.mktemp("consortium"), tmp_path_factory.mktemp("outside"))
+    # around the real now: OpenSSL checks the certificates' validity in the handshakes at the machine's time
+    now = datetime.now(UTC).replace(microsecond=0)
+    return build_world(tmp_path_factory.mktemp("consortium"), tmp_path_factory.mktemp("outside"), now)
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,9 @@ from tests.support.member_pki import PASS, World, build_world
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    return build_world(tmp_path_factory.mktemp("consortium"), tmp_path_factory.mktemp("outside"))
+    # around the real now: OpenSSL checks the certificates' validity in the handshakes at the machine's time
+    now = datetime.now(UTC).replace(microsecond=0)
+    return build_world(tmp_path_factory.mktemp("consortium"), tmp_path_factory.mktemp("outside"), now)
 
 
 class TlsServer:

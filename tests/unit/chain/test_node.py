@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from chain.ids import Role, contract_address, name_to_bytes32
 from chain.node.node import ExecutionRevertedError, Genesis, Node, TransactionRefusedError
 from chain.seal import ExtraData, verify_seals
 from contracts import load_artifact
+from tests.support.clock import FIXED_NOW_S
 from tests.support.store_contract import STORE_INIT, STORE_RUNTIME, store_call
 
 CHAIN_ID = 20261
@@ -60,8 +60,8 @@ def registry_call(fn: str, *args: Any) -> str:
 def setup() -> tuple[Node, dict[str, LocalAccount], AtomicDB]:
     accounts = {name: Account.create() for name in ("op", "alpha", "reg", "outsider")}
     db = AtomicDB()
-    genesis = Genesis(CHAIN_ID, (accounts["op"].address,), accounts["op"].address, int(time.time()) - 100)
-    node = Node(db, genesis, bytes(accounts["op"].key))
+    genesis = Genesis(CHAIN_ID, (accounts["op"].address,), accounts["op"].address, FIXED_NOW_S - 100)
+    node = Node(db, genesis, bytes(accounts["op"].key), clock=lambda: float(FIXED_NOW_S))
     op = accounts["op"]
     registry = Web3.to_checksum_address(genesis.registry_address)
     txs = [
@@ -452,7 +452,10 @@ def test_a_block_over_half_the_gas_limit_does_not_stop_the_chain() -> None:
     op = Account.create()
     db = AtomicDB()
     node = Node(
-        db, Genesis(CHAIN_ID, (op.address,), op.address, int(time.time()) - 100, gas_limit=100_000), bytes(op.key)
+        db,
+        Genesis(CHAIN_ID, (op.address,), op.address, FIXED_NOW_S - 100, gas_limit=100_000),
+        bytes(op.key),
+        clock=lambda: float(FIXED_NOW_S),
     )
     other = Web3.to_checksum_address("0x" + "ab" * 20)
     for nonce in range(3):

@@ -5,7 +5,6 @@ rules meet py-evm: the node's header class, its stored headers, and stores made 
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -35,6 +34,7 @@ from chain.seal import (
     sign_seal,
     verify_seals,
 )
+from tests.support.clock import FIXED_NOW_S
 
 
 def _header(validators: list[bytes], round_: int = 0) -> Any:
@@ -151,8 +151,8 @@ def test_which_headers_hash_the_qbft_way(extra: bytes, qbft: bool) -> None:
 def test_stored_headers_come_back_as_the_nodes_header_class_with_their_seals() -> None:
     account = Account.create()
     db = AtomicDB()
-    genesis = Genesis(20261, (account.address,), account.address, int(time.time()))
-    block = Node(db, genesis, bytes(account.key)).seal(allow_empty=True)
+    genesis = Genesis(20261, (account.address,), account.address, FIXED_NOW_S)
+    block = Node(db, genesis, bytes(account.key), clock=lambda: float(FIXED_NOW_S)).seal(allow_empty=True)
     assert block is not None
     reopened = Node(db, None, bytes(account.key)).chain
     head = reopened.get_canonical_head()

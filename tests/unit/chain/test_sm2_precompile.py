@@ -8,7 +8,6 @@ read path must hand to py-evm.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
@@ -38,6 +37,7 @@ from chain.node.precompiles import (
     sm2_verify_gas,
 )
 from suite.sm2 import DEFAULT_ID, N, P, SM2PrivateKey, der_to_raw
+from tests.support.clock import FIXED_NOW_S
 from tests.unit.chain.test_node import sign
 from tests.unit.suite.test_known_answers import KAT_MESSAGE, KAT_SIGNATURE, KAT_X, KAT_Y
 
@@ -108,7 +108,8 @@ def _node(**options: Any) -> tuple[Node, AtomicDB, LocalAccount]:
     """A node whose operator may still send anything (no registry yet), with its store."""
     operator = Account.create()
     db = AtomicDB()
-    genesis = Genesis(CHAIN_ID, (operator.address,), operator.address, int(time.time()) - 100)
+    genesis = Genesis(CHAIN_ID, (operator.address,), operator.address, FIXED_NOW_S - 100)
+    options.setdefault("clock", lambda: float(FIXED_NOW_S))
     return Node(db, genesis, bytes(operator.key), **options), db, operator
 
 

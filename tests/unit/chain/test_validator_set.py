@@ -5,7 +5,6 @@ is refused; ``verify_chain`` re-derives every set."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from chain.node.blocks import BlockRefusedError
 from chain.node.node import Genesis, Node
 from chain.node.verify import BlockVerificationError, verify_chain
 from chain.seal import ExtraData, add_seals, extra_data, sign_seal
+from tests.support.clock import FIXED_NOW_S
 from tests.unit.chain.test_node import CHAIN_ID, deploy_data, registry_call, sign
 
 
@@ -34,10 +34,8 @@ class Chain:
     def __init__(self, contract_mode: bool = True) -> None:
         self.accounts = {name: Account.create() for name in ("op", "alpha", "beta", "reg")}
         op = self.accounts["op"]
-        self.genesis = Genesis(
-            CHAIN_ID, (op.address,), op.address, int(time.time()) - 100, validator_contract=contract_mode
-        )
-        self.node = Node(AtomicDB(), self.genesis, bytes(op.key))
+        self.genesis = Genesis(CHAIN_ID, (op.address,), op.address, FIXED_NOW_S - 100, validator_contract=contract_mode)
+        self.node = Node(AtomicDB(), self.genesis, bytes(op.key), clock=lambda: float(FIXED_NOW_S))
         self.nonces = dict.fromkeys(self.accounts, 0)
         self.registry = Web3.to_checksum_address(self.genesis.registry_address)
         self.send("op", None, deploy_data("ConsortiumRegistry", 1, 86400))  # one approval admits

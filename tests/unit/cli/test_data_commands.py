@@ -51,6 +51,7 @@ from notary.store import LogStore
 from notary.submit.digest import derive_salt, request_digest, response_digest
 from notary.submit.reveal import body_sha256
 from notary.submit.vault import SaltVault, epoch_of
+from tests.support.clock import FIXED_NOW
 from tests.support.notary_events import event
 from tests.support.refused import refuse_every_connection
 
@@ -71,7 +72,7 @@ def _consortium(root: Path, crypto: str = "intl") -> Path:
     """A consortium directory of PROVIDER (the operator) and OTHER on the suite ``crypto``."""
     for org in (PROVIDER, OTHER):
         create_org_identity(
-            root, OrgId(org), org.title(), PASS.encode(), now=datetime.now(UTC) - timedelta(days=1), crypto=crypto
+            root, OrgId(org), org.title(), PASS.encode(), now=FIXED_NOW - timedelta(days=1), crypto=crypto
         )
     ConsortiumDescription(
         name="shred-test", chain_id=1, chain_kind="external", chain_url="http://127.0.0.1:9",
@@ -152,7 +153,7 @@ def test_reveal_verify_shred_and_refuse(directory: Path, tmp_path: Path) -> None
     code, _, err = _invoke(directory, "data", "reveal", "e-2", "--provider", PROVIDER, "--entry", str(files["e-1"]))
     assert code == 1 and "not e-2" in err
 
-    today = epoch_of(int(time.time() * 1000))
+    today = epoch_of(int(time.time() * 1000))  # the real day: the command reads the machine's clock
     code, _, err = _invoke(directory, "data", "shred", "--provider", PROVIDER, "--day", today)
     assert code == 1 and "is not over" in err
     code, _, err = _invoke(directory, "data", "shred", "--provider", PROVIDER, "--day", "2026-11-31")

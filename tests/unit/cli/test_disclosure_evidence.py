@@ -11,7 +11,6 @@ import base64
 import copy
 import hashlib
 import json
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from privacy.asset import job_tag
 from privacy.document import disclosure_binding
 from privacy.jobfiles import RECORD_FILE, RECORD_STEP_FILE, format_record_step_file, record_step_of
 from privacy.record import format_summary
+from tests.support.clock import FIXED_NOW_S
 from tests.support.notary_events import event
 from tests.support.privacy_job import CLIENT_ORG, GRANT_ID, JOB_ID, SERVER_ORG, Job, small_job
 from tests.unit.network.test_crypto_suite import PASS, consortium
@@ -122,8 +122,8 @@ def anchor_part(
     """The anchor part of a bundle: the checkpoint anchored by the notary's account at the AuditAnchor address of
     ``consortium.json``, in a block of an in-process node sealed by that account; and that account (the validator)."""
     account = Account.from_key(load_account_key(root, notary_member(description).org, PASS))
-    node = Node(AtomicDB(), Genesis(description.chain_id, (account.address,), account.address, int(time.time()) - 10),
-                bytes(account.key))  # fmt: skip
+    genesis = Genesis(description.chain_id, (account.address,), account.address, FIXED_NOW_S - 10)
+    node = Node(AtomicDB(), genesis, bytes(account.key), clock=lambda: float(FIXED_NOW_S))
     server = RpcServer(node, port=0)
 
     def rpc(method: str, params: list[Any]) -> Any:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import stat
-import time
 from pathlib import Path
 
 import pytest
@@ -46,6 +45,7 @@ from notary.storage.sqlite import LogStore
 from notary.submit.vault import SaltVault, Tombstone
 from suite import _pkcs8, sm4
 from suite.sm2 import SM2PrivateKey
+from tests.support.clock import FIXED_NOW_S
 
 PASS = b"suite test passphrase"
 MEMBERS = {"acme": Role.MEMBER | Role.NOTARY | Role.WITNESS | Role.OPERATOR, "globex": Role.MEMBER | Role.WITNESS}
@@ -254,7 +254,7 @@ def test_identity_create_gives_a_new_firm_keys_of_the_consortiums_suite(tmp_path
 
 def test_an_sm2_gateway_key_keeps_a_salt_vault_and_signs_shred_statements(tmp_path: Path) -> None:
     key = SM2PrivateKey.generate()
-    now = time.time()
+    now = float(FIXED_NOW_S)
     vault = SaltVault.for_gateway_key(tmp_path / "vault", "acme", key, clock=lambda: now)
     salt = vault.salt("event-1", int(now * 1000))
     again = SaltVault.for_gateway_key(tmp_path / "vault", "acme", key, clock=lambda: now)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -24,10 +24,11 @@ from network.description import ConsortiumDescription, MemberDescription
 from network.identity import OrgPaths, create_org_identity, issue_identity, user_paths
 from network.logsetup import notary_authenticator
 from network.trust import ChainMemberStatus
+from tests.support.clock import FIXED_NOW
 from tests.support.consortium import Consortium, Keys, deploy_test_consortium
 
 PASS = b"handshake-verdict-passphrase"
-NOW = datetime.now(UTC).replace(microsecond=0)
+NOW = FIXED_NOW
 ORGS = ("alpha", "beta", "gamma")
 
 
@@ -66,9 +67,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         members.append(MemberDescription(OrgId(org), name, Role.MEMBER, identity))
         consortium.trust.add_key(consortium.signers[org], KeyKind.CA_CERT, ca_der(tmp_path, org))
     for name in ("leaked", "kept"):
-        issue_identity(tmp_path, OrgId("beta"), name, PASS)
+        issue_identity(tmp_path, OrgId("beta"), name, PASS, now=NOW - timedelta(hours=1))
     for org in ("alpha", "gamma"):
-        issue_identity(tmp_path, OrgId(org), "client", PASS)
+        issue_identity(tmp_path, OrgId(org), "client", PASS, now=NOW - timedelta(hours=1))
     issue_identity(tmp_path, OrgId("beta"), "expired", PASS, now=NOW, not_before=NOW - timedelta(days=400), days=30)
     issue_identity(tmp_path, OrgId("beta"), "early", PASS, now=NOW, not_before=NOW + timedelta(days=10))
     description = ConsortiumDescription(
@@ -76,7 +77,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     )  # fmt: skip
     view = TrustView(backend, consortium.trust.address)
     assert view.refresh()
-    yield World(tmp_path, consortium, view, notary_authenticator(tmp_path, description, view))
+    verdict = notary_authenticator(tmp_path, description, view, clock=lambda: NOW + timedelta(minutes=5))
+    yield World(tmp_path, consortium, view, verdict)
     backend.close()
 
 
@@ -107,7 +109,7 @@ def test_a_certificate_out_of_its_validity_is_refused(world: World, name: str, r
 def test_a_certificate_of_a_ca_of_no_member_is_refused(world: World, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     create_org_identity(outside, OrgId("beta"), "Beta, forged", PASS, now=NOW - timedelta(days=1))
-    issue_identity(outside, OrgId("beta"), "eve", PASS)
+    issue_identity(outside, OrgId("beta"), "eve", PASS, now=NOW - timedelta(hours=1))
     refusal = world.verdict.handshake_refusal(world.der("beta", "eve", outside))
     assert refusal is not None and refusal.startswith("unknown_issuer: ")
 

@@ -12,7 +12,7 @@ import pytest
 
 from chain.ids import OrgId, Role
 from network.identity import issue_identity
-from network.logsetup import certificate_check
+from network.logsetup import certificate_check, notary_authenticator
 from notary.readauth import UnauthenticatedError
 from tests.support.member_pki import NOW, PASS, World, build_world
 
@@ -31,7 +31,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
 
 @pytest.fixture(scope="module")
 def check(world: World) -> Callable[[str], tuple[str, str, bool]]:
-    return certificate_check(world.root, world.description, {"initech"})
+    verdict = notary_authenticator(world.root, world.description, clock=lambda: NOW + timedelta(minutes=5))
+    return certificate_check(world.root, world.description, {"initech"}, verdict)
 
 
 def pem(world: World, org: str, name: str, root: Path | None = None) -> str:

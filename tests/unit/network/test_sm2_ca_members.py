@@ -13,7 +13,7 @@ import dataclasses
 import json
 import ssl
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +44,19 @@ from network.logins import Authenticator, LoginError, make_token
 from network.trust import sm2_ca_record, sm2_identity_cas
 from suite.sm2 import SM2PrivateKey
 from suite.x509 import Certificate
+from tests.support.clock import FIXED_NOW
 from tests.support.member_directory import write_description
 
 PASS = b"sm2 ca members passphrase"
-NOW = datetime.now(UTC).replace(microsecond=0)
+NOW = FIXED_NOW
 CREATED = NOW - timedelta(days=1)
 FOUNDERS: dict[str, tuple[str, Role]] = {"acme": ("ACME Securities", Role.MEMBER)}
 FIRM = OrgId("epsilon")
+
+
+def _read_clock() -> float:
+    """The notary's clock for reads (unix seconds): five minutes after NOW, whatever the day the test runs."""
+    return (NOW + timedelta(minutes=5)).timestamp()
 
 
 @dataclasses.dataclass
@@ -180,7 +186,7 @@ def test_the_tls_side_leaves_an_sm2_ca_record_out(world: World, caplog: pytest.L
     view = TrustView(_NoChain(), "0x" + "11" * 20)  # type: ignore[arg-type]
     description = load_description(world.root)
     callers = CallerAuthenticator(description, world.root, lambda org: "active", trust=view)
-    cert, key = issue_service_certificate(world.root, OrgId("acme"), "gateway", PASS)
+    cert, key = issue_service_certificate(world.root, OrgId("acme"), "gateway", PASS, now=NOW)
     ctx = callers.server_ssl_context(cert, key, PASS)
     _follow(view, snapshot)
     trusted = sorted(x509.load_der_x509_certificate(d).subject.rfc4514_string() for d in ctx.get_ca_certs(True))
@@ -200,9 +206,9 @@ def test_the_notary_reads_a_joined_members_people_while_the_registry_says_it_is_
     sm2 = sm2_ca_record(load_org_public(world.firm, FIRM))
     assert sm2 is not None
     view = TrustView(_NoChain(), "0x" + "11" * 20)  # type: ignore[arg-type]
-    access = read_access(world.root, load_description(world.root), trust=view)
+    access = read_access(world.root, load_description(world.root), trust=view, clock=_read_clock)
     cert = user_paths(world.firm, FIRM, "erin").cert.read_bytes()
-    header = {"Authorization": "Bearer " + make_token(cert, load_person_key(world.firm, FIRM, "erin", PASS))}
+    header = {"Authorization": "Bearer " + make_token(cert, load_person_key(world.firm, FIRM, "erin", PASS), now=NOW)}
     records = {"epsilon": (_record("epsilon", 0, sm2[1]),)}
     for block, status in enumerate((MemberStatus.ACTIVE, MemberStatus.SUSPENDED, 0, MemberStatus.ACTIVE), 5):
         _follow(view, TrustSnapshot.of(block, 1, records, {"acme": MemberStatus.ACTIVE, "epsilon": status}))
@@ -362,6 +368,7 @@ def test_identity_sm2_ca_gives_a_founder_of_an_older_sm_consortium_its_sm2_ca(tm
     listed = load_description(tmp_path).member("legacy").identity.sm2_ca_cert_pem
     assert listed is not None and Certificate.from_pem(listed.encode()).der == ca.der
     assert load_description(tmp_path).member("other").identity.sm2_ca_cert_pem is None
+    # at the real now: the command made the SM2 CA at the machine's time (it takes no clock)
     issue_identity(tmp_path, OrgId("legacy"), "liv", PASS, role="operator")  # `user add` now: SM2
     assert isinstance(load_person_key(tmp_path, OrgId("legacy"), "liv", PASS), SM2PrivateKey)
 
@@ -373,7 +380,7 @@ def test_identity_sm2_ca_gives_a_firm_that_joined_before_them_one_for_the_chain(
     paths = OrgPaths.of(firm, OrgId("zeta"))
     paths.sm2_ca_cert.unlink()
     paths.sm2_ca_key.unlink()
-    old = create_request(firm, description, OrgId("zeta"), Role.MEMBER, PASS)  # as one made before the SM2 CAs
+    old = create_request(firm, description, OrgId("zeta"), Role.MEMBER, PASS, now=NOW)  # as one made before the SM2 CAs
     assert old.sm2_ca_cert_pem is None and "sm2_ca_cert_pem" not in old.to_json()
     (firm / "admission-request.json").write_text(json.dumps(old.to_json()))
     assert load_request(firm / "admission-request.json") == old  # signed and checked without the SM2 fields
@@ -383,6 +390,7 @@ def test_identity_sm2_ca_gives_a_firm_that_joined_before_them_one_for_the_chain(
     assert (firm / "consortium.json").read_bytes() == before  # it lists the founders only
     assert "member keys publish --as zeta" in result.output
     assert Certificate.from_pem(paths.sm2_ca_cert.read_bytes()).subject == "CN=sm2-ca.zeta,OU=zeta,O=Zeta Bank"
+    # at the real now: the command made the SM2 CA at the machine's time (it takes no clock)
     issue_identity(firm, OrgId("zeta"), "zoe", PASS, role="operator")  # its people are SM2 from now on
     assert isinstance(load_person_key(firm, OrgId("zeta"), "zoe", PASS), SM2PrivateKey)
     again = _run(firm, "--org", "zeta")
@@ -486,12 +494,12 @@ def test_the_notary_reads_a_joined_members_people_once_its_ca_is_on_chain_and_no
             sm2 = sm2_ca_record(public)
             value = sm2[1] if sm2 is not None else _p256_der(public.ca_cert_pem)
             cert = user_paths(firm, OrgId(org), "ann").cert.read_bytes()
-            people[org] = (make_token(cert, load_person_key(firm, OrgId(org), "ann", PASS)), value)
+            people[org] = (make_token(cert, load_person_key(firm, OrgId(org), "ann", PASS), now=NOW), value)
         assert (_alg(people["alpha"][0]), _alg(people["beta"][0])) == ("SM2SM3", "ES256")
         view = TrustView(backend, chain.trust.address)
         assert view.refresh()
-        access = read_access(root, description, trust=view)
-        unfollowed = read_access(root, description)  # consortium.json alone, as before
+        access = read_access(root, description, trust=view, clock=_read_clock)
+        unfollowed = read_access(root, description, clock=_read_clock)  # consortium.json alone, as before
 
         def refusal(org: str, through: Any = access) -> str | None:
             """Why ``org``'s person may not read (None: read, as ann@org, no regulator)."""
@@ -614,13 +622,15 @@ def test_a_regulator_admitted_after_genesis_reads_as_a_regulator_at_the_notary(t
             firm, OrgId("reg"), "rita", PASS, now=NOW - timedelta(hours=1), role="regulator", org_roles=Role.REGULATOR
         )
         cert = user_paths(firm, OrgId("reg"), "rita").cert.read_bytes()
-        token = "Bearer " + make_token(cert, load_person_key(firm, OrgId("reg"), "rita", PASS))
+        token = "Bearer " + make_token(cert, load_person_key(firm, OrgId("reg"), "rita", PASS), now=NOW)
         record = sm2_ca_record(load_org_public(firm, OrgId("reg")))
         assert record is not None
         chain.trust.add_key(chain.signers["reg"], *record)
         view = TrustView(backend, chain.trust.address)
         assert view.refresh()
-        reader = read_access(root, description, trust=view).authenticate("GET", "/", {"Authorization": token})
+        reader = read_access(root, description, trust=view, clock=_read_clock).authenticate(
+            "GET", "/", {"Authorization": token}
+        )
         assert (reader.org, reader.regulator, reader.who) == ("reg", True, "rita@reg")
         # its client certificate (a P-256 service's, no role) reads as a regulator's service too
         issue_identity(firm, OrgId("reg"), "svc", PASS, now=NOW - timedelta(hours=1))
@@ -628,7 +638,7 @@ def test_a_regulator_admitted_after_genesis_reads_as_a_regulator_at_the_notary(t
         chain.trust.add_key(chain.signers["reg"], *record)
         assert view.refresh()
         pem = user_paths(firm, OrgId("reg"), "svc").cert.read_text()
-        access = read_access(root, description, trust=view)
+        access = read_access(root, description, trust=view, clock=_read_clock)
         assert access.authenticate("GET", "/", {}, client_cert=pem).regulator
     finally:
         backend.close()

@@ -25,6 +25,7 @@ from notary.reader import LogReader
 from notary.receipt import Receipt
 from notary.sequencer import Sequencer, SequencerSettings, encode_batch, sign_batch_body
 from notary.store import CheckpointRow, LogStore
+from tests.support.clock import FIXED_NOW_S
 from tests.support.notary_events import event
 
 ORIGIN = "test-consortium/audit-log"
@@ -40,6 +41,11 @@ def raw(key: Ed25519PrivateKey) -> bytes:
     return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
+def _clock() -> float:
+    """The sequencer's and checkpointer's clock: the fixed instant the events are dated at."""
+    return float(FIXED_NOW_S)
+
+
 class Run:
     """Threads that write through one store at once; each records what it wrote and any error it met."""
 
@@ -49,11 +55,16 @@ class Run:
         self.reader = LogReader(self.store)
         signer = NoteSigner(ORIGIN, log_key)
         self.sequencer = Sequencer(
-            self.store, signer, SequencerSettings(ORIGIN), {ORG: raw(self.gw_key)}, on_commit=self.reader.invalidate
+            self.store,
+            signer,
+            SequencerSettings(ORIGIN),
+            {ORG: raw(self.gw_key)},
+            clock=_clock,
+            on_commit=self.reader.invalidate,
         )
         no_witnesses = WitnessPolicy(0, (), False, frozenset())
         self.checkpointer = Checkpointer(
-            self.store, self.reader, signer, ORIGIN, [], no_witnesses, lambda: self.sequencer.size
+            self.store, self.reader, signer, ORIGIN, [], no_witnesses, lambda: self.sequencer.size, clock=_clock
         )
         self.receipts: list[tuple[bytes, Receipt]] = []  # (entry data, receipt) of every acknowledged event
         self.checkpoints: list[CheckpointRow] = []
@@ -88,7 +99,7 @@ class Run:
         if b >= BATCHES:
             return False
         gateway_id = f"{ORG}/gw-{gateway}"
-        now = int(time.time() * 1000)
+        now = FIXED_NOW_S * 1000
         events = [
             event(event_id=f"{gateway}-{b}-{i}", gateway_id=gateway_id, gateway_seq=b * EVENTS + i + 1, time_ms=now)
             for i in range(EVENTS)

@@ -14,7 +14,6 @@ import base64
 import copy
 import hashlib
 import json
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -63,6 +62,7 @@ from notary.verify import (
     verify_evidence_json,
 )
 from suite.sm2 import DEFAULT_ID, SM2PrivateKey
+from tests.support.clock import FIXED_NOW_S
 from tests.support.notary_events import event
 
 ORIGIN = "test-consortium/audit-log"
@@ -109,8 +109,8 @@ class Chain:
     """An in-process consortium node; JSON-RPC answered by ``RpcServer.handle``, without a socket."""
 
     def __init__(self, operator: LocalAccount) -> None:
-        genesis = Genesis(CHAIN_ID, (operator.address,), operator.address, int(time.time()) - 10)
-        self.node = Node(AtomicDB(), genesis, bytes(operator.key))
+        genesis = Genesis(CHAIN_ID, (operator.address,), operator.address, FIXED_NOW_S - 10)
+        self.node = Node(AtomicDB(), genesis, bytes(operator.key), clock=lambda: float(FIXED_NOW_S))
         self.server = RpcServer(self.node, port=0)
         self.operator = operator
         self.nonce = 0
