@@ -16,7 +16,7 @@ import { SHA256, SM3, hashLeaf } from "./log/hashing.js";
 import { rootFromInclusion } from "./log/proof.js";
 import { importSm2, verifySm2 } from "./log/smcrypto.js";
 import { importEd25519, sha256, verifyEd25519 } from "./log/webcrypto.js";
-import { FORMATS, passed, verifyBundle, verifyChain } from "./verify.js";
+import { EVIDENCE_KEYS_FORMAT, FORMATS, keysFromConsortium, passed, verifyBundle, verifyChain } from "./verify.js";
 import { VrfError, vrfSuite } from "./vrf.js";
 
 /** @import { TreeHash } from "./log/hashing.js" */
@@ -621,4 +621,106 @@ export function readBundle(bytes) {
   const size = typeof checkpoint === "object" && !Array.isArray(checkpoint) ? checkpoint.size : undefined;
   if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 1) return none;
   return { bundle: parsed, size, error: null };
+}
+
+/** The format of consortium.json (network.description.FORMAT). */
+export const CONSORTIUM_FORMAT = "consortium-ledger/1";
+
+/**
+ * A trust file the person holds, read from a file's bytes, whose log and witness keys a bundle is then checked
+ * under in place of the explorer's: the consortium's consortium.json (CONSORTIUM_FORMAT: its keys as it names them
+ * now, verify.js keysFromConsortium; it holds no key history) or an evidence zip's consortium-keys.json
+ * (EVIDENCE_KEYS_FORMAT: the keys valid at each of its bundles' checkpoints, and the latest). Or why it is not one:
+ * "too_large" (over MAX_BUNDLE_BYTES, the limit of the other files the page reads), "not_json" (not UTF-8 JSON) or
+ * "not_keys" (neither format, or a file of one whose keys are not there or not well formed: ``detail`` says what).
+ * @typedef {object} HeldKeys
+ * @property {"consortium" | "evidence_keys" | null} kind
+ * @property {Record<string, any> | null} data  the parsed file; null when it is not one
+ * @property {"too_large" | "not_json" | "not_keys" | null} error
+ * @property {string | null} detail  why it is not a trust file (not_keys), in English
+ */
+
+/** @param {unknown} v */
+const isPlain = (v) => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/**
+ * Whether ``keys`` has the shape of GET /api/v1/keys's answer (the signatures are checked by verify.js); why not.
+ * @param {unknown} keys
+ * @param {string} where
+ * @returns {string | null}
+ */
+function keysShape(keys, where) {
+  if (!isPlain(keys)) return `${where} is not an object`;
+  const k = /** @type {Record<string, any>} */ (keys);
+  if (typeof k.log_vkey !== "string") return `${where} has no log_vkey`;
+  if (!Array.isArray(k.witnesses) || !k.witnesses.every((w) => isPlain(w) && typeof w.vkey === "string"))
+    return `${where} has no list of witnesses with their vkeys`;
+  if (!isPlain(k.policy)) return `${where} has no witness policy`;
+  if (k.log_keys !== undefined && !Array.isArray(k.log_keys)) return `${where}'s log_keys is not a list`;
+  return null;
+}
+
+/**
+ * Read a trust file from its bytes (HeldKeys). Never throws.
+ * @param {Uint8Array} bytes
+ * @returns {Promise<HeldKeys>}
+ */
+export async function readKeysFile(bytes) {
+  /** @type {(error: HeldKeys["error"], detail?: string) => HeldKeys} */
+  const refused = (error, detail) => ({ kind: null, data: null, error, detail: detail ?? null });
+  if (bytes.length > MAX_BUNDLE_BYTES) return refused("too_large");
+  let parsed;
+  try {
+    parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {
+    return refused("not_json");
+  }
+  if (!isPlain(parsed)) return refused("not_keys", "not a JSON object");
+  if (parsed.format === CONSORTIUM_FORMAT) {
+    try {
+      await keysFromConsortium(parsed);
+    } catch (exc) {
+      return refused("not_keys", /** @type {Error} */ (exc).message);
+    }
+    return { kind: "consortium", data: parsed, error: null, detail: null };
+  }
+  if (parsed.format !== EVIDENCE_KEYS_FORMAT)
+    return refused("not_keys", `of format ${JSON.stringify(parsed.format ?? null)}, not ${CONSORTIUM_FORMAT} or ${EVIDENCE_KEYS_FORMAT}`);
+  if (!isPlain(parsed.checkpoints)) return refused("not_keys", "its checkpoints is not an object");
+  for (const [size, keys] of Object.entries(parsed.checkpoints)) {
+    if (!/^[1-9][0-9]{0,15}$/.test(size)) return refused("not_keys", `checkpoint size ${JSON.stringify(size)} is not a size`);
+    const wrong = keysShape(keys, `the keys of checkpoint ${size}`);
+    if (wrong) return refused("not_keys", wrong);
+  }
+  if (parsed.latest !== undefined) {
+    const wrong = keysShape(parsed.latest, "the latest keys");
+    if (wrong) return refused("not_keys", wrong);
+  }
+  return { kind: "evidence_keys", data: parsed, error: null, detail: null };
+}
+
+/**
+ * The keys from a trust file (readKeysFile's, taken) for a bundle of checkpoint ``size`` (null: in none yet), or
+ * that the file holds none for it: a consortium-keys.json without that checkpoint's (or, for a bundle in no
+ * checkpoint, without latest ones). The page then says so; it never falls back to the explorer's keys.
+ * consortium.json holds its keys as it names them now, for any checkpoint: a checkpoint signed before a key
+ * rotation does not verify under them.
+ * @param {HeldKeys} held
+ * @param {number | null} size
+ * @returns {Promise<{keys: unknown, missing: string | null}>}
+ */
+export async function keysFromFile(held, size) {
+  const data = /** @type {Record<string, any>} */ (held.data);
+  if (held.kind === "consortium") return { keys: await keysFromConsortium(data), missing: null };
+  if (size === null) {
+    return data.latest === undefined
+      ? { keys: null, missing: "it holds no latest keys, for a bundle in no checkpoint yet" }
+      : { keys: data.latest, missing: null };
+  }
+  const checkpoints = /** @type {Record<string, unknown>} */ (data.checkpoints);
+  if (!Object.prototype.hasOwnProperty.call(checkpoints, String(size))) {
+    const sizes = Object.keys(checkpoints).join(", ") || "none";
+    return { keys: null, missing: `it holds no keys for the checkpoint of size ${size} (it holds sizes: ${sizes})` };
+  }
+  return { keys: checkpoints[String(size)], missing: null };
 }

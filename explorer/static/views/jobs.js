@@ -4,7 +4,9 @@
 // against the SHA-256 and the tag the log holds; the same for the record a disclosure document carries, whose claim it
 // checks whole (the record's signatures, the VRF proof, the Merkle paths) and shows, then binds to the log through
 // the evidence bundle of the job's record step (psi.js bindDisclosure): the one the explorer serves, or one the person
-// holds and picks (psi.js readBundle). The files never leave the browser.
+// holds and picks (psi.js readBundle), under the log and witness keys the explorer serves for its checkpoint or under
+// those of a trust file the person holds and picks (psi.js readKeysFile: consortium.json, or an evidence zip's
+// consortium-keys.json). The files never leave the browser, and nothing of them is stored.
 
 import { ApiError, getJson, isObject } from "../api.js";
 import { h, link } from "../dom.js";
@@ -18,7 +20,9 @@ import {
   checkDisclosure,
   checkRecord,
   checkSummary,
+  keysFromFile,
   readBundle,
+  readKeysFile,
 } from "../psi.js";
 import { fetchKeys } from "../session.js";
 import {
@@ -35,11 +39,16 @@ import {
 
 /** @import { Ctx } from "../router.js" */
 /** @import { Grant, PsiJob, JobStep } from "../types.js" */
-/** @import { HeldBundle, LogBinding, ProofFailure } from "../psi.js" */
+/** @import { HeldBundle, HeldKeys, LogBinding, ProofFailure } from "../psi.js" */
 
 /**
  * An evidence bundle the person picked (psi.js readBundle), by its file's name.
  * @typedef {{name: string, bundle: Record<string, any>, size: number | null}} Held
+ */
+
+/**
+ * A trust file the person picked (psi.js readKeysFile, taken), by its file's name.
+ * @typedef {{name: string, read: HeldKeys}} HeldKeysFile
  */
 
 /**
@@ -251,35 +260,47 @@ function bindingFailure(bound) {
  * Bind the disclosure's record to the log: the evidence bundle of the job's record step (the step whose event names
  * the record the page shows), fetched from the explorer as the person may read it (the rule of the call: its
  * parties and the regulator), or the one the person picked (``held``), checked in this browser (verify.js) against
- * the keys valid for its checkpoint, and its event checked to be the record step of the document's record. Shown in
- * ``into``.
+ * the keys valid for its checkpoint (the explorer's, or those of the trust file the person picked, ``keysFile``: a
+ * file without the keys a checkpoint needs is said so, never made up for by the explorer's), and its event checked
+ * to be the record step of the document's record. Shown in ``into``, with whose keys it was checked under.
  * @param {PsiJob} job
  * @param {Record<string, any>} record  the document's record
  * @param {string} digest  its SHA-256, hex
  * @param {HTMLElement} into
  * @param {() => boolean} current  false once another file was picked or the page left
  * @param {Held | null} held  the bundle the person picked; null: the explorer's
+ * @param {HeldKeysFile | null} keysFile  the trust file the person picked; null: the explorer's keys
  */
-async function bindOnPage(job, record, digest, into, current, held) {
+async function bindOnPage(job, record, digest, into, current, held, keysFile) {
   const through = held ? ` ${t("job.bindThroughHeld", { name: held.name })}` : "";
+  const under = ` ${keysFile ? t("job.keysFromFile", { name: keysFile.name }) : t("job.keysFromExplorer")}`;
   const say = (/** @type {string} */ failed, /** @type {string} */ message, /** @type {"ok" | "warn" | "fail"} */ kind) => {
     into.dataset.failed = failed;
     into.dataset.bound = String(failed === "");
-    statusMessage(into, message + through, kind);
+    statusMessage(into, message + through + under, kind);
   };
+  /**
+   * The keys for a bundle of checkpoint ``size`` (null: in none yet): the trust file's, or the explorer's.
+   * @param {number | null} size
+   * @returns {Promise<{keys: unknown, missing: string | null}>}
+   */
+  const keysFor = async (size) =>
+    keysFile ? keysFromFile(keysFile.read, size) : { keys: await fetchKeys(size ?? undefined), missing: null };
   into.dataset.source = held ? "held" : "explorer";
+  into.dataset.keys = keysFile ? "file" : "explorer";
   delete into.dataset.bound;
   delete into.dataset.failed;
   delete into.dataset.checkpoint;
   delete into.dataset.block;
   /** @type {unknown} */
   let bundle;
-  let keys;
+  /** @type {{keys: unknown, missing: string | null}} */
+  let found;
   if (held) {
     statusMessage(into, t("job.bindHeldBusy", { name: held.name }), "info");
     bundle = held.bundle;
     try {
-      keys = await fetchKeys(held.size ?? undefined);
+      found = await keysFor(held.size);
     } catch (exc) {
       if (!current()) return;
       return say("unavailable", t("job.bindKeysUnavailable", { detail: /** @type {Error} */ (exc).message }), "fail");
@@ -291,8 +312,8 @@ async function bindOnPage(job, record, digest, into, current, held) {
     statusMessage(into, t("job.bindBusy", { event: eventId }), "info");
     try {
       bundle = await getJson(`/calls/${encodeURIComponent(eventId)}/evidence`);
-      const size = isObject(bundle) && isObject(bundle.checkpoint) ? Number(bundle.checkpoint.size) : undefined;
-      keys = await fetchKeys(size);
+      const size = isObject(bundle) && isObject(bundle.checkpoint) ? Number(bundle.checkpoint.size) : null;
+      found = await keysFor(size);
     } catch (exc) {
       if (!current()) return;
       // the explorer answers 404 alike for a call the person may not see and for one the notary holds no bundle of
@@ -302,9 +323,17 @@ async function bindOnPage(job, record, digest, into, current, held) {
     }
   }
   if (!current()) return;
-  const bound = await bindDisclosure(bundle, keys, record, digest);
+  if (found.missing !== null && keysFile)
+    return say("keys_missing", t("job.bindKeysMissing", { name: keysFile.name, detail: found.missing }), "fail");
+  const bound = await bindDisclosure(bundle, found.keys, record, digest);
   if (!current()) return;
-  if (!bound.ok || !bound.logged) return say(bound.failed ?? "binding", bindingFailure(bound), "fail");
+  if (!bound.ok || !bound.logged) {
+    // consortium.json names its keys as they are now: a checkpoint signed before a rotation needs those of then
+    const step = bound.failed === "evidence" ? bound.evidence.find((s) => s.ok === false)?.step : undefined;
+    const signed = step === "checkpoint" || step === "cosignatures";
+    const now = keysFile?.read.kind === "consortium" && signed ? ` ${t("job.keysNoHistory", { name: keysFile.name })}` : "";
+    return say(bound.failed ?? "binding", bindingFailure(bound) + now, "fail");
+  }
   const logged = bound.logged;
   const where = { event: logged.event_id, index: fmtNum(logged.index), size: fmtNum(logged.checkpoint) };
   into.dataset.checkpoint = String(logged.checkpoint);
@@ -341,8 +370,13 @@ function disclosureCheck(/** @type {PsiJob} */ job) {
   const out = h("div", { testid: "disclosure-check" });
   const bundleInput = h("input", { type: "file", id: "held-bundle-file", accept: ".json,application/json", testid: "held-bundle-file" });
   const bundleStatus = h("div", { testid: "held-bundle-status", "aria-live": "polite" });
+  const keysInput = h("input", { type: "file", id: "held-keys-file", accept: ".json,application/json", testid: "held-keys-file" });
+  const keysStatus = h("div", { testid: "held-keys-status", "aria-live": "polite" });
   /** @type {Held | null} */
   let held = null; // the bundle the person picked; null: the explorer's
+  /** @type {HeldKeysFile | null} */
+  let keysFile = null; // the trust file the person picked; null: the explorer's keys
+  let pickedKeys = 0; // the trust file picked last
   /** @type {{record: Record<string, any>, digest: string, into: HTMLElement} | null} */
   let holds = null; // the document checked last, when its claim holds: bound (again) by bind()
   let latest = 0; // the document picked last: an earlier one's check never shows over it
@@ -351,8 +385,41 @@ function disclosureCheck(/** @type {PsiJob} */ job) {
   const bind = async () => {
     const mine = ++binding;
     if (!holds) return;
-    await bindOnPage(job, holds.record, holds.digest, holds.into, () => mine === binding && input.isConnected, held);
+    await bindOnPage(job, holds.record, holds.digest, holds.into, () => mine === binding && input.isConnected, held, keysFile);
   };
+  keysInput.addEventListener("change", async () => {
+    const mine = ++pickedKeys;
+    const file = keysInput.files && keysInput.files[0];
+    delete keysStatus.dataset.error;
+    if (!file) {
+      if (!keysFile) return;
+      keysFile = null; // none picked: the explorer's keys again
+      statusMessage(keysStatus, t("job.keysNone"), "info");
+      return bind();
+    }
+    const read =
+      file.size > MAX_BUNDLE_BYTES
+        ? /** @type {HeldKeys} */ ({ kind: null, data: null, error: "too_large", detail: null })
+        : await readKeysFile(new Uint8Array(await file.arrayBuffer()));
+    if (mine !== pickedKeys || !keysInput.isConnected) return;
+    if (read.error || !read.data) {
+      // not taken: the keys in use and the binding shown stay as they were
+      keysStatus.dataset.error = read.error ?? "not_keys";
+      const why =
+        read.error === "too_large"
+          ? t("job.keysTooLarge", { name: file.name, size: fmtNum(file.size), max: fmtNum(MAX_BUNDLE_BYTES) })
+          : read.error === "not_json"
+            ? t("job.keysNotJson", { name: file.name })
+            : t("job.keysNotKeys", { name: file.name, detail: read.detail ?? "" });
+      const stays = keysFile ? t("job.keysStays", { name: keysFile.name }) : t("job.keysExplorerStays");
+      statusMessage(keysStatus, `${why} ${stays}`, "fail");
+      return;
+    }
+    keysFile = { name: file.name, read };
+    keysStatus.dataset.kind = read.kind ?? "";
+    statusMessage(keysStatus, t(read.kind === "consortium" ? "job.keysTakenConsortium" : "job.keysTakenZip", { name: file.name }), "info");
+    return bind();
+  });
   bundleInput.addEventListener("change", async () => {
     const mine = ++picked;
     const file = bundleInput.files && bundleInput.files[0];
@@ -464,6 +531,9 @@ function disclosureCheck(/** @type {PsiJob} */ job) {
     h("p", { class: "muted" }, t("job.heldIntro")),
     h("div", { class: "field" }, h("label", { for: "held-bundle-file" }, t("job.heldFile")), bundleInput),
     bundleStatus,
+    h("p", { class: "muted" }, t("job.keysIntro")),
+    h("div", { class: "field" }, h("label", { for: "held-keys-file" }, t("job.keysFile")), keysInput),
+    keysStatus,
     status,
     out,
   );

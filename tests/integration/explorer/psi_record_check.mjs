@@ -13,7 +13,11 @@
 // file padded with spaces to MAX_BUNDLE_BYTES + pad bytes; absent: as it is), "document" (base64), "job",
 // "consortium"}], also "held": {name: {"read": readBundle's answer without the bundle, "bound": bindDisclosure's
 // answer for the bundle it read and the document's record, null when it read none}}; and "limits": {"bundle":
-// MAX_BUNDLE_BYTES, "disclosure": MAX_DISCLOSURE_BYTES}.
+// MAX_BUNDLE_BYTES, "disclosure": MAX_DISCLOSURE_BYTES}. With "heldKeys": [{"name", "bytes" (a trust file, base64),
+// "pad" (as held's), "bundle" (an evidence bundle's file, base64), "document", "job"}], also "heldKeys": {name:
+// {"read": readKeysFile's answer without the file, "missing": keysFromFile's for the bundle's checkpoint (null when
+// the file was not taken), "bound": bindDisclosure's answer under the file's keys, null when it read none or they
+// are missing}}.
 
 import { readFile } from "node:fs/promises";
 
@@ -25,7 +29,9 @@ const {
   checkRecord,
   checkSummary,
   jobTag,
+  keysFromFile,
   readBundle,
+  readKeysFile,
 } = await import(
   new URL("../../../explorer/static/psi.js", import.meta.url).href
 );
@@ -68,5 +74,27 @@ for (const c of input.held || []) {
   }
   held[c.name] = { read, bound };
 }
+const heldKeys = {};
+for (const c of input.heldKeys || []) {
+  let bytes = new Uint8Array(Buffer.from(c.bytes, "base64"));
+  if (c.pad !== undefined) {
+    const padded = new Uint8Array(MAX_BUNDLE_BYTES + c.pad).fill(0x20);
+    padded.set(bytes);
+    bytes = padded;
+  }
+  const { data, ...read } = await readKeysFile(bytes);
+  let missing = null;
+  let bound = null;
+  if (data) {
+    const { bundle, size } = readBundle(new Uint8Array(Buffer.from(c.bundle, "base64")));
+    const found = await keysFromFile({ data, ...read }, size);
+    missing = found.missing;
+    if (missing === null) {
+      const { recordCheck } = await checkDisclosure(new Uint8Array(Buffer.from(c.document, "base64")), c.job);
+      bound = await bindDisclosure(bundle, found.keys, recordCheck.record, recordCheck.digest);
+    }
+  }
+  heldKeys[c.name] = { read, missing, bound };
+}
 const limits = { bundle: MAX_BUNDLE_BYTES, disclosure: MAX_DISCLOSURE_BYTES };
-process.stdout.write(JSON.stringify({ tags, records, summaries, disclosures, bindings, held, limits }));
+process.stdout.write(JSON.stringify({ tags, records, summaries, disclosures, bindings, held, heldKeys, limits }));

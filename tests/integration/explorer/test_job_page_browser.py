@@ -65,9 +65,9 @@ def noisy_job() -> tuple[str, Job]:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Job, set[str], dict[str, Any]]]:
-    """The explorer's URL, the job's tag, the job, the event ids whose bundle the notary withholds (404), and each
-    event's bundle, by its id."""
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Job, set[str], dict[str, Any], bytes]]:
+    """The explorer's URL, the job's tag, the job, the event ids whose bundle the notary withholds (404), each
+    event's bundle, by its id, and the consortium.json whose keys they are under."""
     job_id, job = noisy_job()
     record = job.client_files[RECORD_FILE]
     grant = job.signed.record.grant_id
@@ -109,7 +109,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str,
     with job_explorer_app(directory, entries, ORGS, GRANTS, CHECKPOINTS[:1], notary, keys) as app:
         server = ApiServer(app)
         try:
-            yield server.url, tag, job, withheld, unanchored
+            yield server.url, tag, job, withheld, unanchored, json.dumps(description.to_json()).encode()
         finally:
             server.stop()
 
@@ -121,9 +121,9 @@ def browser() -> Iterator[Any]:
 
 
 def test_the_job_page_shows_the_noisy_counts_and_their_epsilon_and_no_exact_count(
-    browser: Any, served: tuple[str, str, Job, set[str], dict[str, Any]]
+    browser: Any, served: tuple[str, str, Job, set[str], dict[str, Any], bytes]
 ) -> None:
-    url, tag, job, withheld, unanchored = served
+    url, tag, job, withheld, unanchored, trust = served
     dp = job.signed.record.dp
     assert dp is not None and dp.inputs is not None
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -207,19 +207,31 @@ def test_the_job_page_shows_the_noisy_counts_and_their_epsilon_and_no_exact_coun
         page.wait_for_selector("[data-testid=held-bundle-status][data-error=not_json]")
         assert "broken.json" in page.get_by_test_id("held-bundle-status").inner_text()
         assert (bound.get_attribute("data-source"), bound.get_attribute("data-bound")) == ("held", "true")
+        assert bound.get_attribute("data-keys") == "explorer"
+        # the consortium.json the person holds, picked: the bundle is checked under its keys, and the page says so;
+        # then a file that is not one is said not taken, and changes nothing
+        keys = page.get_by_test_id("held-keys-file")
+        keys.set_input_files(files=[{"name": "consortium.json", "mimeType": "application/json", "buffer": trust}])
+        page.wait_for_selector("[data-testid=disclosure-logged][data-keys=file][data-bound]")
+        assert bound.get_attribute("data-bound") == "true", bound.inner_text()
+        assert "consortium.json" in bound.inner_text(), bound.inner_text()
+        keys.set_input_files(files=[{"name": "list.json", "mimeType": "application/json", "buffer": b"[]"}])
+        page.wait_for_selector("[data-testid=held-keys-status][data-error=not_keys]")
+        assert "list.json" in page.get_by_test_id("held-keys-status").inner_text()
+        assert (bound.get_attribute("data-keys"), bound.get_attribute("data-bound")) == ("file", "true")
         assert errors == []
     finally:
         page.close()
 
 
 def test_a_second_tab_of_the_person_holds_the_terms_documents_the_first_opened(
-    browser: Any, served: tuple[str, str, Job, set[str], dict[str, Any]]
+    browser: Any, served: tuple[str, str, Job, set[str], dict[str, Any], bytes]
 ) -> None:
     """Two tabs of one browser logged in as the job's client (``static/openings.js`` over the browser's
     BroadcastChannel): a terms document opened on the grants page of the first is held in the second, opened after
     it, and a logout in the first forgets it in the second. The module's other rules (another person's tab,
     malformed messages, the bound) are tested under Node, ``test_grant_terms_js.py``. About 2 to 3 s."""
-    url, _, _, _, _ = served
+    url, _, _, _, _, _ = served
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     errors: list[str] = []
     context.on("weberror", lambda exc: errors.append(str(exc.error)))

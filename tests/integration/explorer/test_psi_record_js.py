@@ -42,6 +42,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from explorer.keys import consortium_keys
+from network.witnesskeys import offline_witnesses
 from privacy.asset import job_tag
 from privacy.document import MAX_DOCUMENT_BYTES, disclosure_binding, parse_document, verify_document
 from privacy.errors import PrivacyError
@@ -337,13 +339,58 @@ def test_the_browser_binds_a_disclosure_to_the_log_by_the_record_steps_bundle(tm
     ]
     over = genuine + b" " * (MAX_DOCUMENT_BYTES + 1 - len(genuine))  # still the document, but a byte too long
     too_large = [{"name": "too large", "bytes": _b64(over), "job": logged}]
+    # a trust file the person holds (readKeysFile), whose keys the held bundle is checked under (keysFromFile)
+    served = consortium_keys(description, offline_witnesses(description))  # as GET /api/v1/keys?size= serves them
+    trust = description.to_json()
+    other_key = Ed25519PrivateKey.generate().public_key().public_bytes_raw().hex()
+    other_log = copy.deepcopy(trust)
+    no_key = copy.deepcopy(trust)
+    for member in other_log["members"]:
+        if "notary" in member["roles"]:
+            member["notary_public_key"] = other_key
+    for member in no_key["members"]:
+        member.pop("notary_public_key", None)
+    zip_format = "consortium-ledger/evidence-keys/v1"
+    key_cases: dict[str, tuple[bytes, int | None]] = {
+        "consortium.json": (json.dumps(trust).encode(), None),
+        "consortium.json, at the size limit": (json.dumps(trust).encode(), 0),
+        "consortium.json, a byte over it": (json.dumps(trust).encode(), 1),
+        "consortium-keys.json": (
+            json.dumps({"format": zip_format, "checkpoints": {"4": served}, "latest": served}).encode(), None),
+        "consortium-keys.json without checkpoint 4": (
+            json.dumps({"format": zip_format, "checkpoints": {"3": served}, "latest": served}).encode(), None),
+        "another log key": (json.dumps(other_log).encode(), None),
+        "no notary key": (json.dumps(no_key).encode(), None),
+        "not JSON": (json.dumps(trust).encode()[:-1], None),
+        "not UTF-8": (b'{"format": "\xff"}', None),
+        "a list": (b"[]", None),
+        "another format": (json.dumps({**trust, "format": "consortium-ledger/2"}).encode(), None),
+        "a checkpoint size that is no size": (
+            json.dumps({"format": zip_format, "checkpoints": {"04": served}}).encode(), None),
+        "keys without a log key": (
+            json.dumps({"format": zip_format, "checkpoints": {"4": {**served, "log_vkey": None}}}).encode(), None),
+    }  # fmt: skip
+    held_keys = [
+        {"name": n, "bytes": _b64(b), "bundle": _b64(record_step), "document": _b64(genuine), "job": logged}
+        | ({} if pad is None else {"pad": pad})
+        for n, (b, pad) in key_cases.items()
+    ]
     path = tmp_path / "cases.json"
     listed = [
         {"name": n, "bytes": _b64(d), "job": logged, "bundle": b, "consortium": description.to_json()}
         for n, (d, b) in cases.items()
     ]
     path.write_text(
-        json.dumps({"tags": [], "records": [], "bindings": listed, "held": held, "disclosures": too_large}),
+        json.dumps(
+            {
+                "tags": [],
+                "records": [],
+                "bindings": listed,
+                "held": held,
+                "disclosures": too_large,
+                "heldKeys": held_keys,
+            }
+        ),
         encoding="utf-8",
     )
     assert NODE is not None
@@ -408,3 +455,39 @@ def test_the_browser_binds_a_disclosure_to_the_log_by_the_record_steps_bundle(tm
         assert taken[name] == {"read": {"size": None, "error": error}, "bound": None}, name
     # a disclosure document over privacy.document's limit is not read either
     assert answer_all["disclosures"]["too large"]["error"] == "too_large"
+    # the held bundle under the keys of a trust file the person holds: its consortium.json's binds as the explorer's
+    # keys do, and so does an evidence zip's consortium-keys.json holding the checkpoint's keys
+    under = answer_all["heldKeys"]
+    for name in ("consortium.json", "consortium.json, at the size limit"):
+        assert under[name]["read"] == {"kind": "consortium", "error": None, "detail": None}, name
+        assert (under[name]["missing"], under[name]["bound"]) == (None, bound), name
+    zipped = under["consortium-keys.json"]
+    assert (zipped["read"]["kind"], zipped["missing"]) == ("evidence_keys", None)
+    assert (zipped["bound"]["ok"], zipped["bound"]["logged"]) == (True, bound["logged"])
+    # a file without the checkpoint's keys says so, and nothing is checked (never the explorer's keys instead)
+    assert under["consortium-keys.json without checkpoint 4"]["missing"] == (
+        "it holds no keys for the checkpoint of size 4 (it holds sizes: 3)"
+    )
+    assert under["consortium-keys.json without checkpoint 4"]["bound"] is None
+    # under another log key the checkpoint's signature does not verify: the disclosure is not bound
+    other = under["another log key"]
+    assert (other["read"]["kind"], other["bound"]["ok"], other["bound"]["failed"]) == ("consortium", False, "evidence")
+    assert {s["step"]: s["ok"] for s in other["bound"]["evidence"]}["checkpoint"] is False
+    assert other["bound"]["binding"] == [] and other["bound"]["logged"] is None
+    # a file that is not a trust file is refused, saying why
+    not_keys = {
+        "consortium.json, a byte over it": ("too_large", None),
+        "no notary key": ("not_keys", "consortium.json names no notary member with a notary_public_key"),
+        "not JSON": ("not_json", None),
+        "not UTF-8": ("not_json", None),
+        "a list": ("not_keys", "not a JSON object"),
+        "another format": (
+            "not_keys",
+            'of format "consortium-ledger/2", not consortium-ledger/1 or consortium-ledger/evidence-keys/v1',
+        ),
+        "a checkpoint size that is no size": ("not_keys", 'checkpoint size "04" is not a size'),
+        "keys without a log key": ("not_keys", "the keys of checkpoint 4 has no log_vkey"),
+    }
+    for name, (error, detail) in not_keys.items():
+        assert under[name] == {"read": {"kind": None, "error": error, "detail": detail}, "missing": None,
+                               "bound": None}, name  # fmt: skip
