@@ -305,7 +305,7 @@ def node_status(server: RpcServer) -> dict[str, Any]:
 FIELDS = {
     "head", "hash", "mode", "height", "round", "validators", "peers", "peersConnected", "inSync", "inQuorum",
     "roundChanges", "proposed", "missedProposals", "missedProposalsBy", "synced", "lastBlockAgeSeconds",
-    "abstaining", "abstainedHeights", "signedConflictsRefused",
+    "abstaining", "abstainedHeights", "signedConflictsRefused", "peerWithheld", "peerRequestsRefused",
 }  # fmt: skip
 
 
