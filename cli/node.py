@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -16,9 +17,11 @@ from cli._common import Context, fail, pass_ctx
 if TYPE_CHECKING:
     from chain.backend import ClientTls
     from chain.node import service
+    from chain.node.peerfollow import Source
     from chain.node.verify import VerifyReport
     from chain.qbft.evidence import Equivocation
     from network.description import ConsortiumDescription
+    from network.equivocationsources import NodeSource, PeerAsk
 
 
 @click.command()
@@ -501,12 +504,27 @@ def _node_status(url: str, chain_id: int, timeout: float, tls: ClientTls | None 
 )
 @click.option("--json", "as_json", is_flag=True, help="The records as a JSON list (readable again with --file).")
 @click.option("--timeout", type=click.FloatRange(0.1, 30), default=5.0, show_default=True, help="Seconds per node.")
+@click.option(
+    "--one-node",
+    is_flag=True,
+    help="Ask only the chain URL's node (--chain-url, else consortium.json's), not every node.",
+)
 @pass_ctx
 def chain_equivocations(
-    obj: Context, source: TextIO | None, check: bool, validators: tuple[str, ...], as_json: bool, timeout: float
+    obj: Context,
+    source: TextIO | None,
+    check: bool,
+    validators: tuple[str, ...],
+    as_json: bool,
+    timeout: float,
+    one_node: bool,
 ) -> None:
-    """The evidence of validators that signed two conflicting QBFT messages: what every node kept (each node's
-    qbft_getEquivocations, one line per record, with the nodes that hold it), or the records of --file.
+    """The evidence of validators that signed two conflicting QBFT messages: what every node kept, or the records
+    of --file. The nodes asked, side by side, are those the explorer asks: the chain URL's node, every other node
+    nodes/nodes.json lists (their qbft_getEquivocations), and the nodes only the chain lists (a firm admitted
+    later: its peer route GET /qbft/v1/equivocations, with the member certificate of --chain-cert); --one-node asks
+    the chain URL's node alone. One line per record, with the nodes that hold it; a node that does not answer is
+    said on stderr.
 
     With --verify each record is checked from its two message bodies alone (both decode, both signatures recover
     the record's validator, same height, round and type, different content): nothing the node says is trusted.
@@ -528,7 +546,7 @@ def chain_equivocations(
         except (ValueError, MalformedError) as exc:
             fail(f"{source.name}: {exc}")
     else:
-        found = _records_of_nodes(obj, timeout)
+        found = _records_of_nodes(obj, timeout, one_node)
     rows: list[dict[str, Any]] = []
     failed = 0
     for record, holders in found:
@@ -579,46 +597,98 @@ def _records_of(data: object) -> list[Equivocation]:
     return [Equivocation.from_json(item) for item in data]
 
 
-def _records_of_nodes(obj: Context, timeout: float) -> list[tuple[Equivocation, list[str]]]:
-    """Every node's records (the nodes `consortium up` last started, or the chain URL of a single node), one per
+def _records_of_nodes(obj: Context, timeout: float, one_node: bool) -> list[tuple[Equivocation, list[str]]]:
+    """Every node's records (:func:`_equivocation_sources`; with ``one_node`` the chain URL's node's only), one per
     validator, height, round and type (the first node's bodies), with the nodes that hold one."""
-    import httpx
-
-    from chain.backend import RpcBackend
-    from chain.errors import BackendError, MalformedError, RpcAnswerError
     from network.description import load_description
     from network.nodes import NodesError, is_network, read_nodes
+    from network.trust import has_directory
 
     directory = obj.directory
     description = load_description(directory)
-    try:
-        if is_network(directory):
-            nodes = [(str(e.org), e.rpc_url) for e in read_nodes(directory)]
-        else:
-            nodes = [("node", obj.chain_url or description.chain_url)]
-    except NodesError as exc:
-        fail(str(exc))
-    if any(not url for _, url in nodes):
-        fail(f"the nodes in {directory} have not been started yet: run `consortium up {directory}`")
-    https = next((url for _, url in nodes if url.startswith("https://")), None)
+    url = obj.chain_url or description.chain_url
+    urls = [url]
+    if not one_node and is_network(directory):
+        try:
+            urls += [e.rpc_url for e in read_nodes(directory)]
+        except NodesError as exc:
+            fail(str(exc))
+        if not all(urls):
+            fail(f"the nodes in {directory} have not been started yet: run `consortium up {directory}`")
+    https = next((u for u in urls if u.startswith("https://")), None)
     tls = None if https is None else obj.chain_tls(https)
+    listed = None
+    if not one_node and has_directory(description):
+        listed = _directory_now(description, url, tls if url.startswith("https://") else None)
+    sources = _equivocation_sources(directory, url, description.chain_id, tls, timeout, one_node, listed)
+    return _gather(sources)
+
+
+def _directory_now(description: ConsortiumDescription, url: str, tls: ClientTls | None) -> Source | None:
+    """The directory on chain as the node at ``url`` reads it now, for the nodes only the chain lists; None, said
+    on stderr, when it cannot be read (the nodes of ``nodes.json`` are asked all the same)."""
+    from network.trust import trust_view
+
+    view = trust_view(description, url, tls=tls)
+    try:
+        view.refresh()
+    except Exception as exc:  # the transport's errors and web3's, whichever the chain gives
+        click.echo(f"nodes listed on chain: the directory was not read: {type(exc).__name__}: {exc}", err=True)
+        return None
+    snapshot, head = view.snapshot, view.head
+    return None if snapshot is None else lambda: (snapshot, head)
+
+
+def _equivocation_sources(
+    directory: Path,
+    url: str,
+    chain_id: int,
+    tls: ClientTls | None,
+    timeout: float,
+    one_node: bool,
+    listed: Source | None = None,
+    ask: PeerAsk | None = None,
+) -> list[NodeSource]:
+    """The nodes asked, as the explorer asks them (``network.equivocationsources.equivocation_sources``): the node at
+    ``url`` first, then every other node ``nodes/nodes.json`` lists, then the nodes only the chain lists
+    (``listed``), at their peer route (with ``ask``); with ``one_node``, the node at ``url`` alone."""
+    from network.equivocationsources import equivocation_sources
+
+    sources = equivocation_sources(directory, url, chain_id, tls, timeout, listed=None if one_node else listed, ask=ask)
+    return sources[:1] if one_node else sources
+
+
+def _gather(sources: Sequence[NodeSource]) -> list[tuple[Equivocation, list[str]]]:
+    """Each source's records, asked side by side (each within its own timeout), merged one per validator, height,
+    round and type (the first node's bodies) with the names of the nodes that hold one, in the sources' order. A
+    node that does not answer, or answers no records, is said on stderr and hides nothing the others answered;
+    none answering fails."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from chain.errors import BackendError, MalformedError, RpcAnswerError
+    from network.nodes import NodesError
+
+    def ask(source: NodeSource) -> list[Equivocation] | str:
+        try:
+            return _records_of(source.fetch())
+        except RpcAnswerError as exc:
+            return exc.reason
+        except (httpx.HTTPError, OSError, ValueError, BackendError, MalformedError, NodesError) as exc:
+            return f"not answering: {exc or exc.__class__.__name__}"
+
+    with ThreadPoolExecutor(max_workers=max(1, len(sources))) as pool:
+        answers = list(pool.map(ask, sources))
     merged: dict[tuple[bytes, int, int, int], tuple[Equivocation, list[str]]] = {}
     answered = 0
-    for org, url in nodes:
-        try:
-            node = RpcBackend(url, timeout, lean=True, chain_id=description.chain_id,
-                              tls=tls if url.startswith("https://") else None)  # fmt: skip
-            answer = node.request("qbft_getEquivocations", [])
-            records = _records_of(answer)
-        except RpcAnswerError as exc:
-            click.echo(f"{org}: {exc.reason}", err=True)
-            continue
-        except (httpx.HTTPError, ValueError, BackendError, MalformedError) as exc:
-            click.echo(f"{org}: not answering: {exc or exc.__class__.__name__}", err=True)
+    for source, answer in zip(sources, answers, strict=True):
+        if isinstance(answer, str):
+            click.echo(f"{source.name}: {answer}", err=True)
             continue
         answered += 1
-        for record in records:
-            merged.setdefault(record.slot, (record, []))[1].append(org)
+        for record in answer:
+            merged.setdefault(record.slot, (record, []))[1].append(source.name)
     if not answered:
         fail("no node answered")
     return list(merged.values())

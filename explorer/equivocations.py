@@ -6,7 +6,7 @@ A validator that equivocates towards some nodes only (two messages, each to a di
 recorded by the nodes that received both and by no other: the explorer's own node alone may hold nothing. So
 :class:`EquivocationBook` asks each node of its ``sources`` (its own chain node, then the other nodes
 ``nodes/nodes.json`` lists, then those only the chain lists, at their peer route:
-``explorer.service.equivocation_sources``) side by side, each within ``timeout`` seconds, so a page waits
+``network.equivocationsources.equivocation_sources``) side by side, each within ``timeout`` seconds, so a page waits
 at most about one timeout whatever the number of nodes and however many hang. It asks at most every ``max_age``
 seconds (when the page asks, not in the background: an idle explorer asks nothing), one ask at a time: the page
 that finds the last answer old waits for the new one, a page that comes while that ask is in flight gets the last
@@ -44,27 +44,12 @@ from eth_utils.address import to_checksum_address
 
 from chain.errors import MalformedError
 from chain.qbft.evidence import Equivocation, InvalidEvidenceError, verify_equivocation
+from network.equivocationsources import OWN, Fetch, NodeSource
 
 #: Seconds an answer of the nodes is reused for.
 MAX_AGE_S = 10.0
 #: Seconds each node has to answer; the nodes are asked side by side, so a page waits about this long at most.
 TIMEOUT_S = 3.0
-#: The name of the explorer's own chain node when ``nodes.json`` does not name it.
-OWN = "chain node"
-
-Fetch = Callable[[], object]
-
-
-@dataclass(frozen=True, slots=True)
-class NodeSource:
-    """A node to ask: ``name`` (its org, as ``nodes.json`` names it) and ``fetch``, which returns its
-    ``qbft_getEquivocations`` result or raises; ``own``: the explorer's own chain node."""
-
-    name: str
-    fetch: Fetch = field(compare=False)
-    own: bool = False
-
-
 Sources = Callable[[], Sequence[NodeSource]]
 
 

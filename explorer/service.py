@@ -11,8 +11,6 @@ log, the chain, the consortium's public description and the alarms of ``up``.
 
 from __future__ import annotations
 
-import http.client
-import json
 import logging
 import ssl
 from collections.abc import Callable
@@ -20,29 +18,25 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
-from urllib.parse import urlsplit
 
 from chain.backend import ClientTls, RpcBackend
-from chain.errors import BackendError, MalformedError
 from chain.ids import OrgId, Role
-from chain.node.peerfollow import Source, plan_peers
-from chain.qbft.evidence import KEEP, KEEP_BYTES
 from explorer.alarmsource import STALE_AFTER_S, AlarmSource, EndpointAlarms, FileAlarms
 from explorer.api import Explorer, Limits
 from explorer.audit import AuditRecorder
 from explorer.calls import CallIndex, CallStore
 from explorer.chainfollow import ChainFollower
 from explorer.chainindex import ChainIndex
-from explorer.equivocations import OWN, TIMEOUT_S, EquivocationBook, NodeSource
+from explorer.equivocations import TIMEOUT_S, EquivocationBook
 from explorer.logfollow import LogFollower
 from explorer.state import ChainState
 from network.description import load_description
+from network.equivocationsources import equivocation_sources
 from network.gatewaykeys import following_gateway_key
 from network.identity import load_gateway_key
 from network.keyrotation import ChainKeyFile
 from network.logins import Authenticator
 from network.logsetup import log_origin, log_vkey, notary_client_tls, regulator_orgs, roots_from_description
-from network.nodes import NodesError, is_network, read_nodes
 from network.trust import has_directory, trust_view
 from network.witnesskeys import ChainWitnessKeys
 from notary.readauth import SignedReads
@@ -51,15 +45,6 @@ if TYPE_CHECKING:
     from chain.trustview import TrustSnapshot, TrustView
 
 log = logging.getLogger("explorer.service")
-
-#: The peer route of a node that serves its equivocation evidence (``chain.node.peers.EQUIVOCATIONS_PATH``), and
-#: the most bytes of it read (``chain.node.peers.MAX_EVIDENCE_BYTES``).
-PEER_EVIDENCE_PATH = "/qbft/v1/equivocations"
-MAX_PEER_EVIDENCE_BYTES = 2 * KEEP_BYTES + KEEP * 4096
-
-#: How a node's peer route is asked for its evidence: its peer URL, the client context (made when asked) and the
-#: timeout in, the JSON list out (:func:`ask_peer_evidence`).
-PeerAsk = Callable[[str, Callable[[], ssl.SSLContext], float], object]
 
 INDEX_DIR = "explorer"
 
@@ -199,6 +184,7 @@ def build(options: ExplorerOptions) -> Explorer:
                 chain_url,
                 description.chain_id,
                 options.chain_tls,
+                TIMEOUT_S,
                 listed=None if trust is None else partial(_directory_now, trust),
             )
         ),
@@ -227,147 +213,9 @@ def build(options: ExplorerOptions) -> Explorer:
     return explorer
 
 
-def equivocation_sources(
-    directory: Path,
-    chain_url: str,
-    chain_id: int,
-    tls: ClientTls | None,
-    timeout: float = TIMEOUT_S,
-    *,
-    listed: Source | None = None,
-    ask: PeerAsk | None = None,
-) -> list[NodeSource]:
-    """The nodes whose equivocation evidence the explorer gathers: its own chain node first, then every other node
-    ``nodes/nodes.json`` lists (read at each ask: ``up`` writes it as it starts them), each asked with
-    ``timeout`` and, over https, presenting the explorer's chain client certificate; ``nodes.json`` unreadable is
-    one more source, which fails saying so. Then, with ``listed`` (the directory the explorer follows, as it
-    stands now), the node endpoints members publish on chain valid now, of each org not among those yet (a firm
-    admitted later, which runs its node from its own directory): they are peer URLs, which serve no JSON-RPC, so
-    each is asked ``GET /qbft/v1/equivocations`` (:func:`chain_sources`, with ``ask``)."""
-    entries: list[tuple[str, str]] = []
-    listing: NodesError | None = None
-    if is_network(directory):
-        try:
-            entries = [(str(e.org), e.rpc_url) for e in read_nodes(directory) if e.rpc_url]
-        except NodesError as exc:
-            listing = exc
-    own = next((org for org, url in entries if url == chain_url), OWN)
-    sources = [NodeSource(own, partial(_ask_equivocations, chain_url, chain_id, tls, timeout), own=True)]
-    seen = {chain_url}
-    for org, url in entries:
-        if url not in seen:
-            seen.add(url)
-            node_tls = tls if url.startswith("https://") else None
-            sources.append(NodeSource(org, partial(_ask_equivocations, url, chain_id, node_tls, timeout)))
-    if listing is not None:
-        sources.append(NodeSource("nodes.json", partial(_raise, listing)))
-    now = None if listed is None else listed()
-    if now is not None:
-        sources += chain_sources(*now, {s.name for s in sources}, tls, timeout, ask=ask or ask_peer_evidence)
-    return sources
-
-
 def _directory_now(trust: TrustView) -> tuple[TrustSnapshot, int] | None:
     snapshot = trust.snapshot
     return None if snapshot is None else (snapshot, trust.head)
-
-
-def chain_sources(
-    snapshot: TrustSnapshot,
-    block: int,
-    known: set[str],
-    tls: ClientTls | None,
-    timeout: float = TIMEOUT_S,
-    *,
-    ask: PeerAsk | None = None,
-) -> list[NodeSource]:
-    """The node endpoints the directory lists valid now (``chain.node.peerfollow.plan_peers``: none of a removed
-    member) of each org not in ``known``, each a source named by its org (by its org and URL after the first of
-    an org) that asks the peer route ``GET /qbft/v1/equivocations``. Over https the explorer presents its chain
-    client certificate (``tls``), which a node admits at that route when a current member's CA issued it
-    (``chain.node.peerauth``), and trusts the member CAs of ``tls`` and those valid on chain at ``block`` (a firm
-    admitted later has its CA there only); without a certificate such a source fails saying so. ``ask``: how
-    each is asked (:func:`ask_peer_evidence`)."""
-    plan = plan_peers(snapshot, block, "")
-    ask = ask or ask_peer_evidence
-    context: Callable[[], ssl.SSLContext] = partial(_peer_context, tls, [d for ders in plan.cas.values() for d in ders])
-    sources: list[NodeSource] = []
-    for org, urls in plan.endpoints.items():
-        if org in known:
-            continue
-        for n, url in enumerate(urls):
-            name = org if n == 0 else f"{org} {url}"
-            sources.append(NodeSource(name, partial(ask, url, context, timeout)))
-    return sources
-
-
-def _peer_context(tls: ClientTls | None, cas: list[bytes]) -> ssl.SSLContext:
-    """The client context of the evidence route: ``tls``'s certificate and CAs, and the CAs ``cas`` (DER) too."""
-    if tls is None or tls.cert is None:
-        raise BackendError(
-            "no client certificate to present at its peer route: the explorer asks it with its chain client "
-            "certificate, which it has for an https chain URL (consortium up --rpc-tls; the explorer's --chain-url "
-            "https://... --chain-cert)"
-        )
-    context = tls.context()
-    for der in cas:
-        try:
-            context.load_verify_locations(cadata=der)
-        except ssl.SSLError as exc:  # one the chain holds that OpenSSL cannot take: the others still count
-            log.info("a member CA on chain is not trusted for the evidence route: %s", exc)
-    return context
-
-
-def ask_peer_evidence(url: str, context: Callable[[], ssl.SSLContext], timeout: float) -> object:
-    """What the node whose peer URL is ``url`` answers at ``GET /qbft/v1/equivocations``: the JSON list
-    ``qbft_getEquivocations`` answers. :class:`BackendError` for no answer or a refusal (with the node's reason),
-    :class:`MalformedError` for an answer that is not JSON or over :data:`MAX_PEER_EVIDENCE_BYTES`."""
-    parts = urlsplit(url)
-    host = parts.hostname or "127.0.0.1"
-    connection: http.client.HTTPConnection
-    if parts.scheme == "https":
-        connection = http.client.HTTPSConnection(host, parts.port or 443, timeout=timeout, context=context())
-    else:
-        connection = http.client.HTTPConnection(host, parts.port or 80, timeout=timeout)
-    try:
-        connection.request("GET", parts.path.rstrip("/") + PEER_EVIDENCE_PATH)
-        answer = connection.getresponse()
-        body = answer.read(MAX_PEER_EVIDENCE_BYTES + 1)
-    except (OSError, http.client.HTTPException) as exc:
-        raise BackendError(f"{url}{PEER_EVIDENCE_PATH}: {exc.__class__.__name__}: {exc}") from None
-    finally:
-        connection.close()
-    if answer.status != 200:
-        raise BackendError(f"{url}{PEER_EVIDENCE_PATH} answered {answer.status}: {_reason(body)}")
-    if len(body) > MAX_PEER_EVIDENCE_BYTES:
-        raise MalformedError(f"{url}{PEER_EVIDENCE_PATH} answered over {MAX_PEER_EVIDENCE_BYTES} bytes")
-    try:
-        return json.loads(body)
-    except ValueError as exc:
-        raise MalformedError(f"{url}{PEER_EVIDENCE_PATH} answered no JSON: {exc}") from None
-
-
-def _reason(body: bytes) -> str:
-    """The ``error`` of a peer route's refusal, else the start of what it answered."""
-    try:
-        error = json.loads(body).get("error")
-    except (ValueError, AttributeError):
-        error = None
-    return error if isinstance(error, str) else body[:200].decode("utf-8", "replace")
-
-
-def _ask_equivocations(url: str, chain_id: int, tls: ClientTls | None, timeout: float) -> object:
-    """What the node at ``url`` answers to ``qbft_getEquivocations`` (a connection of its own each time: one
-    left hanging by an earlier ask is not shared)."""
-    backend = RpcBackend(url, timeout, lean=True, chain_id=chain_id, tls=tls)
-    try:
-        return backend.request("qbft_getEquivocations", [])
-    finally:
-        backend.close()
-
-
-def _raise(exc: Exception) -> object:
-    raise exc
 
 
 def stop(explorer: Explorer) -> None:

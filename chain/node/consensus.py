@@ -79,7 +79,7 @@ from chain.errors import ChainError, MalformedError
 from chain.node import trace
 from chain.node.blocks import MAX_DRIFT_S, BlockRefusedError, NodeBlocks, append, decode_block, pending_copy
 from chain.node.equivocations import EquivocationLog
-from chain.node.health import Histogram, NodeStatus, SyncEvidence, in_quorum, last_block_age
+from chain.node.health import PEER_WITHHELD_KINDS, Histogram, NodeStatus, SyncEvidence, in_quorum, last_block_age
 from chain.node.node import Node, TransactionRefusedError
 from chain.node.peerauth import NodeCertificates
 from chain.node.peers import MAX_BLOCKS, MAX_BLOCKS_BYTES, STATUS_INTERVAL_S, Handlers, PeerLinks, PeerServer
@@ -706,6 +706,10 @@ class ConsensusNode:
             abstaining=bool(signed.abstaining) and consensus.me in validators,
             abstained_heights=signed.abstained_heights,
             signed_conflicts_refused=signed.conflicts_refused,
+            peer_withheld=tuple(
+                (kind, links.refused[kind] if links is not None else 0) for kind in PEER_WITHHELD_KINDS
+            ),
+            peer_requests_refused=self.server.refused,
         )
 
     def _broadcast(self, code: int, body: bytes) -> None:

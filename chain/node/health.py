@@ -39,6 +39,12 @@ The definitions, the same wherever they are reported:
   heights it sat out so since it started, **signed conflicts refused** the messages it did not sign because
   they conflicted with one it had signed before (the earlier one was sent again). A follower, or a node
   sealing alone, reports false and zeros.
+- **withheld from peers**: what the node's peer links did not send to, or ask of, a peer whose server certificate
+  the node's peer rule refuses (a member removed by governance, a revoked serial: ``chain.node.peers.PeerLinks``),
+  by kind: ``messages`` (QBFT messages), ``transactions`` (gossiped), ``status`` (status requests not made);
+  **peer requests refused**: connections refused at the handshake and requests refused for their client
+  certificate at the node's peer server (``chain.node.peers.PeerServer``). Both count since the node started; a
+  node sealing alone reports zeros.
 - **last block age**: seconds from the head block's timestamp to the node's clock; null while the head is the
   genesis block. It grows while a consortium is idle (no empty blocks), so it is reported, never judged.
 
@@ -68,6 +74,9 @@ EVIDENCE_TTL_S = 10.0
 #: Upper bounds of the finality histogram's buckets, in seconds.
 FINALITY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 
+#: The kinds of what a node's peer links withhold from a peer whose certificate its rule refuses.
+PEER_WITHHELD_KINDS = ("messages", "transactions", "status")
+
 Mode = Literal["alone", "validator", "follower"]
 
 
@@ -94,6 +103,9 @@ class NodeStatus:
     abstaining: bool = False
     abstained_heights: int = 0
     signed_conflicts_refused: int = 0
+    #: What the peer links withheld from refused peers, by kind (:data:`PEER_WITHHELD_KINDS`, in that order).
+    peer_withheld: tuple[tuple[str, int], ...] = tuple((kind, 0) for kind in PEER_WITHHELD_KINDS)
+    peer_requests_refused: int = 0
 
     @property
     def healthy(self) -> bool:
@@ -122,6 +134,8 @@ class NodeStatus:
             "abstaining": self.abstaining,
             "abstainedHeights": self.abstained_heights,
             "signedConflictsRefused": self.signed_conflicts_refused,
+            "peerWithheld": dict(self.peer_withheld),
+            "peerRequestsRefused": self.peer_requests_refused,
         }
 
     def health_json(self) -> dict[str, Any]:

@@ -192,6 +192,14 @@ class Metrics:
             out += [f"# HELP {name} Rounds whose timer expired here before a valid proposal came, by proposer"]
             out += [f"# TYPE {name} counter"]
             out += [f'{name}{{proposer="{to_checksum_address(a)}"}} {n}' for a, n in state.missed_by_proposer]
+            name = "consortium_peer_withheld_total"
+            out += [f"# HELP {name} Messages and transactions not sent, and status requests not made, to peers whose "
+                    "certificate the peer rule refuses, by kind"]  # fmt: skip
+            out += [f"# TYPE {name} counter"]
+            out += [f'{name}{{kind="{kind}"}} {n}' for kind, n in state.peer_withheld]
+            name = "consortium_peer_requests_refused_total"
+            out += [f"# HELP {name} Connections and requests refused at the peer server for their client certificate"]
+            out += [f"# TYPE {name} counter", f"{name} {state.peer_requests_refused}"]
         if self.equivocations is not None:
             name = "consortium_consensus_equivocations_total"
             out += [f"# HELP {name} Conflicting signed QBFT messages detected here, by validator"]

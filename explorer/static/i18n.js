@@ -649,6 +649,7 @@ export const STRINGS = {
     "alarmRule.missed-proposals": "验证节点错过提议",
     "alarmRule.validator-abstaining": "验证节点暂停投票",
     "alarmRule.signed-conflicts": "验证节点拒签冲突消息",
+    "alarmRule.peer-refused": "节点拒绝对等节点",
     "alarmRule.notary-down": "公证服务无响应",
     "alarmRule.anchoring-behind": "链上锚定滞后",
     "alarmRule.sequence-gap": "网关序号缺口",
@@ -672,6 +673,8 @@ export const STRINGS = {
     "alarmSummary.abstaining.recently":
       "验证人 {org} 近期在 {heights} 个高度上未投票：其已签消息记录是新的或落后于其他节点（数据目录被清空、丢失或从备份恢复，或在其他节点出块时离线）；它将从其他节点最新高度的下一个高度起恢复投票",
     "alarmSummary.signed_conflicts": "验证人 {org} 近期拒绝签署 {refused} 条与其先前所签相冲突的消息（累计 {total} 条）；它已重发先前的消息",
+    "alarmSummary.peer_refused":
+      "链节点 {org} 近期拒绝了对等节点：向其证书被对等规则拒绝的节点扣留了 {withheld} 条消息、交易和状态请求，其对等服务拒绝了 {requests} 个请求（成员被移除或证书被吊销：移除该对等节点，或查明是谁在持续请求）",
     "alarmSummary.notary.down": "公证服务无响应",
     "alarmSummary.anchoring.waiting": "最早一个未锚定的已发布大小 {size} 已等待 {waited} 秒（已锚定大小 {anchored}，已发布大小 {published}）",
     "alarmSummary.anchoring.waiting_failing":
@@ -1426,6 +1429,7 @@ export const STRINGS = {
     "alarmRule.missed-proposals": "missed proposals",
     "alarmRule.validator-abstaining": "validator abstaining",
     "alarmRule.signed-conflicts": "conflicting messages refused",
+    "alarmRule.peer-refused": "peer refused",
     "alarmRule.notary-down": "notary down",
     "alarmRule.anchoring-behind": "anchoring behind",
     "alarmRule.sequence-gap": "gateway sequence gap",
@@ -1454,6 +1458,8 @@ export const STRINGS = {
       "validator {org} sat out {heights} height(s) recently: its record of signed messages is fresh or behind its peers (its data directory was wiped, lost or restored from a backup, or it was down while they decided blocks); it votes again from the height after its peers' head",
     "alarmSummary.signed_conflicts":
       "validator {org} refused to sign {refused} message(s) recently that conflicted with what it had signed before ({total} in all); it sent the earlier ones again",
+    "alarmSummary.peer_refused":
+      "chain node {org} refused peers recently: {withheld} message(s), transaction(s) and status request(s) withheld from peers whose certificate its peer rule refuses, {requests} request(s) refused at its peer server (a member removed, a certificate revoked: drop that peer, or look into who keeps asking)",
     "alarmSummary.notary.down": "the notary does not answer",
     "alarmSummary.anchoring.waiting":
       "the oldest published size not anchored, {size}, has waited {waited} s (anchored size {anchored}, published size {published})",

@@ -163,6 +163,7 @@ def node_probe(target: NodeTarget, status: Mapping[str, Any] | None) -> NodeProb
     if status is None:
         return NodeProbe(target.org, target.validator, up=False)
     missed = status.get("missedProposalsBy") or {}
+    withheld = status.get("peerWithheld") or {}  # by kind; absent from an older node's status
     return NodeProbe(
         target.org,
         target.validator,
@@ -173,6 +174,8 @@ def node_probe(target: NodeTarget, status: Mapping[str, Any] | None) -> NodeProb
         abstaining=bool(status.get("abstaining", False)),
         abstained_heights=int(status.get("abstainedHeights") or 0),
         conflicts_refused=int(status.get("signedConflictsRefused") or 0),
+        peer_withheld=sum(int(n) for n in withheld.values()) if isinstance(withheld, dict) else 0,
+        peer_requests_refused=int(status.get("peerRequestsRefused") or 0),
     )
 
 

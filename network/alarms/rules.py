@@ -28,6 +28,9 @@ The rules (docs/alarms.md):
   backup, or the node was down while they decided blocks: ``chain.node.signed``).
 - ``signed-conflicts``: a validator's count of messages it refused to sign, since they conflicted with ones it
   had signed before, rose since the baseline.
+- ``peer-refused``: a chain node's counts of what its peer rule refused rose since the baseline: what its links
+  withheld from a peer whose server certificate the rule refuses (a member removed by governance, a revoked
+  serial), or requests its peer server refused for their client certificate.
 - ``notary-down``: the notary does not answer.
 - ``anchoring-behind``: a published size has waited :data:`ANCHORING_BEHIND_S` or more to be anchored, or
   anchoring steps have failed at every evaluation for as long. A healthy notary is always a little behind (it
@@ -73,6 +76,7 @@ RULES = (
     "missed-proposals",
     "validator-abstaining",
     "signed-conflicts",
+    "peer-refused",
     "notary-down",
     "anchoring-behind",
     "sequence-gap",
@@ -107,6 +111,9 @@ SUMMARIES: dict[str, str] = {
     "they decided blocks); it votes again from the height after its peers' head",
     "signed_conflicts": "validator {org} refused to sign {refused} message(s) recently that conflicted with what it "
     "had signed before ({total} in all); it sent the earlier ones again",
+    "peer_refused": "chain node {org} refused peers recently: {withheld} message(s), transaction(s) and status "
+    "request(s) withheld from peers whose certificate its peer rule refuses, {requests} request(s) refused at its peer "
+    "server (a member removed, a certificate revoked: drop that peer, or look into who keeps asking)",
     "notary.down": "the notary does not answer",
     "anchoring.waiting": "the oldest published size not anchored, {size}, has waited {waited} s (anchored size "
     "{anchored}, published size {published})",
@@ -160,6 +167,8 @@ class NodeProbe:
     abstaining: bool = False  # a validator sitting out the height in progress (a fresh or lagging signed record)
     abstained_heights: int = 0  # heights it sat out so since it started
     conflicts_refused: int = 0  # messages it did not sign: they conflicted with one it had signed before
+    peer_withheld: int = 0  # messages, transactions and status requests its links withheld from refused peers
+    peer_requests_refused: int = 0  # connections and requests its peer server refused for their client certificate
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +314,7 @@ def evaluate(
         *node_conditions(snapshot),
         *missed_proposal_conditions(snapshot, baseline),
         *signed_record_conditions(snapshot, baseline),
+        *peer_refused_conditions(snapshot, baseline),
         *notary_conditions(snapshot, anchoring, limits),
         *gateway_conditions(snapshot, limits),
     ]
@@ -396,6 +406,25 @@ def signed_record_conditions(snapshot: Snapshot, baseline: Snapshot | None) -> l
         if refused > 0:
             counts: dict[str, Param] = {"org": node.org, "refused": refused, "total": node.conflicts_refused}
             out.append(said("signed-conflicts", subject, "warning", "signed_conflicts", counts, node.org))
+    return out
+
+
+def peer_refused_conditions(snapshot: Snapshot, baseline: Snapshot | None) -> list[Condition]:
+    """A chain node (validator or follower) whose peer rule refused a peer since ``baseline``: its links withheld
+    something from a peer whose server certificate the rule refuses, or its peer server refused a request for its
+    client certificate. A node restarted since (its counts back at zero) shows no rise until it counts again."""
+    before = {n.org: n for n in baseline.nodes if n.up} if baseline is not None else {}
+    out = []
+    for node in snapshot.nodes:
+        earlier = before.get(node.org)
+        if not node.up or earlier is None:
+            continue
+        withheld = node.peer_withheld - earlier.peer_withheld
+        requests = node.peer_requests_refused - earlier.peer_requests_refused
+        if withheld < 0 or requests < 0 or withheld + requests == 0:  # a count fell: it restarted since
+            continue
+        counts: dict[str, Param] = {"org": node.org, "withheld": withheld, "requests": requests}
+        out.append(said("peer-refused", f"node/{node.org}", "warning", "peer_refused", counts, node.org))
     return out
 
 

@@ -52,7 +52,7 @@ from chain.qbft.rules import RoundTimer, proposer
 from chain.seal import extra_data, seal_signers
 from chain.trustview import load_snapshot
 from chain.tx import Signer
-from explorer.service import chain_sources
+from network.equivocationsources import chain_sources
 from tests.support.consortium import Keys, deploy_test_consortium
 from tests.support.tls_pki import Pki, make_pki, member_name
 from tests.support.transfers import transfer as support_transfer
@@ -305,7 +305,7 @@ def node_status(server: RpcServer) -> dict[str, Any]:
 FIELDS = {
     "head", "hash", "mode", "height", "round", "validators", "peers", "peersConnected", "inSync", "inQuorum",
     "roundChanges", "proposed", "missedProposals", "missedProposalsBy", "synced", "lastBlockAgeSeconds",
-    "abstaining", "abstainedHeights", "signedConflictsRefused",
+    "abstaining", "abstainedHeights", "signedConflictsRefused", "peerWithheld", "peerRequestsRefused",
 }  # fmt: skip
 
 
@@ -538,7 +538,7 @@ def test_a_firm_removed_on_chain_has_its_node_refused_at_every_peer_route(
                                   (ExtendedKeyUsageOID.CLIENT_AUTH,), "explorer-chain")  # fmt: skip
         at = int(chain.web3.eth.block_number)
         snapshot = load_snapshot(TrustDirectoryClient(chain, c.trust.address), at)
-        (asked,) = chain_sources(snapshot, at, {pki.orgs[0]}, ClientTls(*explorer_cert, ca_pem=own_ca))
+        (asked,) = chain_sources(snapshot, at, {pki.orgs[0]}, ClientTls(*explorer_cert, ca_pem=own_ca), 3.0)
         assert (asked.name, asked.own, asked.fetch()) == (org, False, [])  # served: it kept no evidence
         garbage = validator.consensus.stats.garbage
         assert firm_asks(pki, port, "POST", "/qbft/v1/message", b"\x13garbage")[0] == 202  # queued for the loop

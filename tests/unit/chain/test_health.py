@@ -123,6 +123,7 @@ def test_node_status_is_camel_case_json_and_health_is_503_for_a_network_node_out
         "inSync": True, "inQuorum": True, "roundChanges": 1, "proposed": 2, "missedProposals": 1,
         "missedProposalsBy": {to_checksum_address(ADDRESSES[1]): 1}, "synced": 3, "lastBlockAgeSeconds": 0.5,
         "abstaining": False, "abstainedHeights": 0, "signedConflictsRefused": 0,
+        "peerWithheld": {"messages": 0, "transactions": 0, "status": 0}, "peerRequestsRefused": 0,
     }  # fmt: skip
     status, body = server.health()
     assert status == 200 and json.loads(body) == {"head": 7, "mode": "validator", "inSync": True, "inQuorum": True}
@@ -156,6 +157,7 @@ def test_a_node_sealing_alone_is_in_sync_and_in_quorum_with_no_peers_and_its_las
         "inQuorum": True, "roundChanges": 0, "proposed": 0, "missedProposals": 0, "missedProposalsBy": {},
         "synced": 0, "lastBlockAgeSeconds": None,
         "abstaining": False, "abstainedHeights": 0, "signedConflictsRefused": 0,
+        "peerWithheld": {"messages": 0, "transactions": 0, "status": 0}, "peerRequestsRefused": 0,
     }  # fmt: skip
     node.submit(transfer(Account.from_key(key.to_bytes()), 0))
     assert node.seal() is not None
@@ -331,6 +333,31 @@ def test_a_members_report_counts_the_validators_its_peers_named_and_metrics_show
         assert line in text.splitlines(), line
     follower = ConsensusNode(node_at(clock), STRANGER, clock=clock)
     assert follower.report().mode == "follower"
+
+
+def test_what_a_members_links_withheld_from_refused_peers_and_its_server_refused_is_in_its_report_and_metrics() -> None:
+    """``PeerLinks.refused`` (by kind) and ``PeerServer.refused`` as the report and ``/metrics`` show them: zeros
+    before any link exists, each count as the links and the server left it after."""
+    clock = Clock()
+    member = ConsensusNode(node_at(clock), KEYS[0], clock=clock)  # never started: no socket
+    metrics = Metrics(member.node, consensus=member.report)
+    assert "consortium_peer_requests_refused_total 0" in metrics.render().splitlines()
+    assert member.report().to_json()["peerWithheld"] == {"messages": 0, "transactions": 0, "status": 0}
+    member.links = PeerLinks(["https://127.0.0.1:1"])  # not started: the test sets what refusals would have left
+    member.links.refused.update({"messages": 5, "transactions": 2, "status": 7})
+    member.server.refused = 3
+    report = member.report().to_json()
+    assert report["peerWithheld"] == {"messages": 5, "transactions": 2, "status": 7}
+    assert report["peerRequestsRefused"] == 3
+    text = metrics.render().splitlines()
+    assert "# TYPE consortium_peer_withheld_total counter" in text
+    assert [line for line in text if line.startswith("consortium_peer_withheld_total")] == [
+        'consortium_peer_withheld_total{kind="messages"} 5',
+        'consortium_peer_withheld_total{kind="transactions"} 2',
+        'consortium_peer_withheld_total{kind="status"} 7',
+    ]
+    assert "# TYPE consortium_peer_requests_refused_total counter" in text
+    assert "consortium_peer_requests_refused_total 3" in text
 
 
 def test_a_validators_report_says_whether_its_fresh_record_keeps_it_abstaining_and_what_its_record_did() -> None:

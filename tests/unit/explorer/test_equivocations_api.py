@@ -40,8 +40,8 @@ from chain.trustview import TrustSnapshot
 from explorer.api import Explorer, Limits, create_app
 from explorer.api.schemas import Equivocations
 from explorer.chainindex import ChainIndex
-from explorer.equivocations import EquivocationBook, NodeSource
-from explorer.service import MAX_PEER_EVIDENCE_BYTES, PEER_EVIDENCE_PATH, equivocation_sources
+from explorer.equivocations import TIMEOUT_S, EquivocationBook
+from network.equivocationsources import MAX_PEER_EVIDENCE_BYTES, PEER_EVIDENCE_PATH, NodeSource, equivocation_sources
 from network.nodes import NodeEntry, write_nodes
 from tests.support.validator_blocks import row
 from tests.unit.chain.qbft.chainlike import make_block
@@ -314,19 +314,23 @@ def test_a_forged_record_is_refused_naming_its_node_and_the_honest_copy_is_liste
 
 
 def test_the_nodes_asked_are_the_explorers_own_then_the_others_of_nodes_json(tmp_path: Path) -> None:
-    own_only = equivocation_sources(tmp_path, "http://127.0.0.1:8545", 20261, None)  # a single node's directory
+    own_only = equivocation_sources(
+        tmp_path, "http://127.0.0.1:8545", 20261, None, TIMEOUT_S
+    )  # a single node's directory
     assert [(s.name, s.own) for s in own_only] == [("chain node", True)]
     write_nodes(tmp_path, [
         NodeEntry(OrgId("alpha"), True, "http://127.0.0.1:8545", "https://127.0.0.1:30303"),
         NodeEntry(OrgId("beta"), True, "http://127.0.0.1:8546", "https://127.0.0.1:30304"),
         NodeEntry(OrgId("gamma"), False, "", ""),  # not started yet: nothing to ask
     ])  # fmt: skip
-    sources = equivocation_sources(tmp_path, "http://127.0.0.1:8545", 20261, None)
+    sources = equivocation_sources(tmp_path, "http://127.0.0.1:8545", 20261, None, TIMEOUT_S)
     assert [(s.name, s.own) for s in sources] == [("alpha", True), ("beta", False)]
-    elsewhere = equivocation_sources(tmp_path, "http://10.0.0.5:8545", 20261, None)  # --chain-url not in nodes.json
+    elsewhere = equivocation_sources(
+        tmp_path, "http://10.0.0.5:8545", 20261, None, TIMEOUT_S
+    )  # --chain-url not in nodes.json
     assert [(s.name, s.own) for s in elsewhere] == [("chain node", True), ("alpha", False), ("beta", False)]
     (tmp_path / "nodes" / "nodes.json").write_text("{", encoding="utf-8")
-    broken = equivocation_sources(tmp_path, "http://127.0.0.1:8545", 20261, None)
+    broken = equivocation_sources(tmp_path, "http://127.0.0.1:8545", 20261, None, TIMEOUT_S)
     assert [s.name for s in broken] == ["chain node", "nodes.json"]
     book = EquivocationBook(sources=lambda: broken[1:])
     (status,) = book.view(lambda _n: None, lambda _a: None)["nodes"]
@@ -360,7 +364,7 @@ def test_a_node_only_the_chain_lists_is_asked_at_its_peer_route_and_merged(tmp_p
         return b
 
     sources = equivocation_sources(
-        tmp_path, "http://127.0.0.1:8545", 20261, None, listed=lambda: (snapshot, 7), ask=ask
+        tmp_path, "http://127.0.0.1:8545", 20261, None, TIMEOUT_S, listed=lambda: (snapshot, 7), ask=ask
     )
     assert [(s.name, s.own) for s in sources] == [("alpha", True), ("beta", False), ("epsilon", False)]
     chain_listed = sources[2]
@@ -375,10 +379,14 @@ def test_a_node_only_the_chain_lists_is_asked_at_its_peer_route_and_merged(tmp_p
     ]
     assert body["nodes"][1] == {"name": "epsilon", "own": False, "ok": True, "error": None, "records": 2}
     # without a client certificate the explorer cannot present one at an https peer route: said, not hidden
-    (alone,) = equivocation_sources(tmp_path, "http://127.0.0.1:8545", 20261, None, listed=lambda: (snapshot, 7))[2:]
+    (alone,) = equivocation_sources(
+        tmp_path, "http://127.0.0.1:8545", 20261, None, TIMEOUT_S, listed=lambda: (snapshot, 7)
+    )[2:]
     with pytest.raises(BackendError, match="no client certificate"):
         alone.fetch()
-    assert equivocation_sources(tmp_path, "http://127.0.0.1:8545", 20261, None, listed=lambda: None)[2:] == []
+    assert (
+        equivocation_sources(tmp_path, "http://127.0.0.1:8545", 20261, None, TIMEOUT_S, listed=lambda: None)[2:] == []
+    )
     assert (PEER_EVIDENCE_PATH, MAX_PEER_EVIDENCE_BYTES) == (EQUIVOCATIONS_PATH, MAX_EVIDENCE_BYTES)  # the node's
 
 

@@ -17,6 +17,8 @@ def test_a_node_from_its_status_or_its_silence() -> None:
     assert node_probe(target, record) == NodeProbe(
         "alpha", True, True, abstaining=True, abstained_heights=1, conflicts_refused=2
     )
+    refused = {"peerWithheld": {"messages": 2, "transactions": 1, "status": 4}, "peerRequestsRefused": 3}
+    assert node_probe(target, refused) == NodeProbe("alpha", True, True, peer_withheld=7, peer_requests_refused=3)
 
 
 def test_the_notary_from_its_health() -> None:

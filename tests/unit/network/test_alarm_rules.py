@@ -155,6 +155,23 @@ def test_conflicting_messages_refused_since_the_baseline_name_the_validator() ->
     )  # down: node-down says it
 
 
+def test_a_peer_refused_since_the_baseline_names_the_node_validator_or_follower() -> None:
+    withheld = by_id(evaluate(record(peer_withheld=7), baseline=record(peer_withheld=2)))
+    condition = withheld["peer-refused:node/alpha"]
+    assert condition.org == "alpha" and condition.severity == "warning"
+    assert "5 message(s), transaction(s) and status request(s) withheld" in condition.summary
+    assert "0 request(s) refused at its peer server" in condition.summary
+    follower = record(validator=False, peer_requests_refused=4)
+    found = by_id(evaluate(follower, baseline=record(validator=False, peer_requests_refused=1)))
+    assert "3 request(s) refused at its peer server" in found["peer-refused:node/alpha"].summary
+    steady = record(peer_withheld=7, peer_requests_refused=1)
+    assert evaluate(steady, baseline=steady) == []
+    assert evaluate(steady) == []  # no baseline: no rise
+    assert evaluate(record(peer_requests_refused=2), baseline=steady) == []  # it restarted: its withheld fell
+    down = by_id(evaluate(record(up=False), baseline=record()))
+    assert "peer-refused:node/alpha" not in down and "node-down:node/alpha" in down  # node-down says it
+
+
 def test_notary_down_is_critical() -> None:
     found = by_id(evaluate(Snapshot(notary=NotaryProbe(up=False))))
     assert found["notary-down:notary"].severity == "critical"
