@@ -112,8 +112,8 @@ GOSSIP_BATCH = 512
 QUEUE = 2_000
 #: Seconds between two status requests to a peer.
 STATUS_INTERVAL_S = 1.0
-#: After a failed ``on_connect`` the status is asked again this soon, then twice as late each time (up to the
-#: status interval), and ``on_connect`` run again at its answer.
+#: After a status not answered or a failed ``on_connect`` the status is asked again this soon, then twice as late
+#: each time (up to the status interval), and ``on_connect`` run at its answer.
 CONTACT_RETRY_S = 0.25
 #: Largest status answer read.
 MAX_STATUS_BYTES = 64 * 1024
@@ -741,8 +741,10 @@ class PeerLinks:
 
     def _prober(self, peer: _Link) -> None:
         """Ask the peer's status now and every ``status_interval`` until the links stop or the peer is removed;
-        at an answer that follows a failed exchange (or the first), run ``on_connect``, and again soon after it
-        failed (:data:`CONTACT_RETRY_S`, doubling)."""
+        at an answer that follows a failed exchange (or the first), run ``on_connect``. A status not answered, or
+        an ``on_connect`` that failed, is tried again sooner: :data:`CONTACT_RETRY_S`, doubling up to the status
+        interval, back to it once a contact is complete (a peer down or slow for a moment is not left a whole
+        interval, which a node may set long)."""
         url = peer.url
         connection: http.client.HTTPConnection | None = None
         retry = CONTACT_RETRY_S
@@ -771,6 +773,7 @@ class PeerLinks:
                 if self.connected.get(url):
                     log.info("peer %s does not answer its status: %s", url, exc)
                 self._answered(url, False)
+                wait, retry = min(retry, self.status_interval), min(retry * 2, self.status_interval)
             if status is not None:
                 self._answered(url, True)
                 self._learn(url, status)

@@ -144,16 +144,20 @@ def test_a_peer_that_answers_again_is_announced_and_sent_what_it_missed_in_order
 
 
 class _Busy(QuietHandler):
-    """A peer whose pending transactions answer 503 the first ``failures`` times they are asked for, then its one
-    transaction; its status always answers."""
+    """A peer whose status answers 503 the first ``status_failures`` times it is asked, and whose pending
+    transactions answer 503 the first ``failures`` times they are asked for, then its one transaction."""
 
     protocol_version = "HTTP/1.1"
     failures = 0
+    status_failures = 0
     asked: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         type(self).asked.append(self.path)
-        if self.path == TRANSACTIONS_PATH and type(self).failures > 0:
+        if self.path == STATUS_PATH and type(self).status_failures > 0:
+            type(self).status_failures -= 1
+            code, body = 503, b"starting"
+        elif self.path == TRANSACTIONS_PATH and type(self).failures > 0:
             type(self).failures -= 1
             code, body = 503, b"busy"
         elif self.path == TRANSACTIONS_PATH:
@@ -170,7 +174,7 @@ def test_a_pull_of_a_peers_transactions_that_failed_at_its_first_contact_is_made
     """The node takes a peer's pending transactions at its first contact (``on_connect``); when the peer does not
     answer that pull (a server error twice here), the contact is made again at a status asked soon after, not a
     status interval (a minute here) later, until the pull is answered; then not again while the peer answers."""
-    _Busy.failures, _Busy.asked = 2, []
+    _Busy.failures, _Busy.status_failures, _Busy.asked = 2, 0, []
     server = LocalHTTPServer(_Busy)
     url = server.url
     taken: list[bytes] = []
@@ -187,6 +191,28 @@ def test_a_pull_of_a_peers_transactions_that_failed_at_its_first_contact_is_made
         assert contacts == [url] * 3 and _Busy.asked.count(TRANSACTIONS_PATH) == 3
         assert _Busy.asked.count(STATUS_PATH) == 3  # a status asked before each contact
         assert links.probed() and links.connected[url]
+    finally:
+        links.stop()
+        server.close()
+
+
+def test_a_status_not_answered_is_asked_again_soon_and_the_contact_made_then() -> None:
+    """A peer whose status does not answer at first (starting, or a handshake lost on a loaded machine) is asked
+    again soon (0.25 s, doubling), not a status interval (a minute here) later, and the contact is made at its
+    first answer."""
+    _Busy.failures, _Busy.status_failures, _Busy.asked = 0, 2, []
+    server = LocalHTTPServer(_Busy)
+    url = server.url
+    taken: list[bytes] = []
+
+    links = PeerLinks(
+        [url], timeout=1.0, status_interval=60.0, on_connect=lambda peer: taken.extend(links.fetch_transactions(peer))
+    )
+    links.start()
+    try:
+        wait_until(lambda: taken == [b"pending"], "the contact made at the third status asked", timeout=20)
+        assert _Busy.asked == [STATUS_PATH] * 3 + [TRANSACTIONS_PATH]
+        assert links.connected[url] and not links.down[url]
     finally:
         links.stop()
         server.close()
