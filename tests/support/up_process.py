@@ -1,6 +1,6 @@
 """Child processes of the tests: ``consortium up`` (:class:`UpProcess`, shared by the CLI and the end-to-end
 tests) and any one service whose output lines a test reads live (:class:`LineProcess`: the chain node, a
-witness), with the ports they serve on.
+witness, the gateway tests' notary), with the ports they serve on.
 
 Each process runs in its own session, so that a failed test can end it and whatever it started together; its
 output is collected line by line, and every wait has a deadline.
