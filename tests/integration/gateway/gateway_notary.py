@@ -89,12 +89,16 @@ class NotaryProcess:
         env.update(CONSORTIUM_PASSPHRASE=PASSPHRASE, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
         process = self.process = LineProcess("the notary", argv, env, cwd=ROOT, stop_timeout=STOP_TIMEOUT)
 
-        def serving() -> bool:
+        def serving(client: httpx.Client) -> bool:
             if process.process.poll() is not None:
                 raise AssertionError(f"the notary exited ({process.process.returncode}) at start:\n{process.output()}")
-            return httpx.get(self.url + "/healthz", timeout=5).status_code == 200
+            return client.get(self.url + "/healthz").status_code == 200
 
-        wait_until(serving, "the notary to serve", START_TIMEOUT, every=0.05, ignoring=(httpx.HTTPError,))
+        # one client for every look: httpx.get makes a client, and its TLS context, each time (some 20 ms of CPU)
+        with httpx.Client(timeout=5) as client:
+            wait_until(
+                lambda: serving(client), "the notary to serve", START_TIMEOUT, every=0.05, ignoring=(httpx.HTTPError,)
+            )
 
     def kill(self) -> None:
         """``kill -9``."""
