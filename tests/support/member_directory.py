@@ -1,17 +1,27 @@
 """A consortium directory without a chain: real org identities (``create_org_identity``) and a ``consortium.json``
-naming them, enough for what reads only the directory: the people's login check (``network.logins``) and the
-notary's read access as ``consortium up`` builds it (``network.logsetup.read_access``)."""
+naming them, enough for what reads only the directory: the people's login check (``network.logins``), the
+notary's read access as ``consortium up`` builds it (``network.logsetup.read_access``), and a notary run with
+``consortium notary serve --no-anchor``."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from chain.ids import OrgId, Role
 from contracts import CONTRACT_NAMES
 from network.description import DEFAULT_CRYPTO, ConsortiumDescription, MemberDescription
-from network.identity import create_org_identity, issue_identity, load_org_public, load_person_key, user_paths
+from network.identity import (
+    OrgPublic,
+    create_org_identity,
+    issue_identity,
+    load_org_public,
+    load_person_key,
+    user_paths,
+)
 from network.logins import make_token
 
 
@@ -21,21 +31,31 @@ def write_description(
     *,
     name: str = "explorer auth test",
     crypto: str = DEFAULT_CRYPTO,
+    chain_url: str = "http://127.0.0.1:9",
+    witness_policy: Mapping[str, Any] | None = None,
+    gateway_keys: Mapping[str, bytes] | None = None,
 ) -> ConsortiumDescription:
-    """A ``consortium.json`` in ``root`` for orgs whose identities are in ``root/orgs`` (no chain behind it)."""
+    """A ``consortium.json`` in ``root`` for orgs whose identities are in ``root/orgs`` (no chain behind it; with
+    ``chain_url=""`` none named either, as a notary run with ``--no-anchor`` needs). ``gateway_keys``: an org's
+    gateway public key in place of its identity's, for gateways whose keys a test made itself."""
+    keys = gateway_keys or {}
+
+    def identity(org: str) -> OrgPublic:
+        public = load_org_public(root, OrgId(org))
+        return public if org not in keys else dataclasses.replace(public, gateway_public_key=keys[org])
+
     description = ConsortiumDescription(
         name=name,
         chain_id=1,
         chain_kind="local",
-        chain_url="http://127.0.0.1:9",
+        chain_url=chain_url,
         contracts={name: f"0x{i + 1:040x}" for i, name in enumerate(CONTRACT_NAMES)},
         deployed_at_block=0,
         admission_threshold=1,
         proposal_ttl_days=7,
-        witness_policy={},
+        witness_policy=dict(witness_policy or {}),
         members=tuple(
-            MemberDescription(OrgId(org), org_name, roles, load_org_public(root, OrgId(org)))
-            for org, (org_name, roles) in members.items()
+            MemberDescription(OrgId(org), org_name, roles, identity(org)) for org, (org_name, roles) in members.items()
         ),
         crypto=crypto,
     )

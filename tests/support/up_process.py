@@ -1,7 +1,9 @@
-"""``consortium up`` as a child process, shared by the CLI and the end-to-end tests.
+"""Child processes of the tests: ``consortium up`` (:class:`UpProcess`, shared by the CLI and the end-to-end
+tests) and any one service whose output lines a test reads live (:class:`LineProcess`: the chain node, a
+witness, the gateway tests' notary), with the ports they serve on.
 
-The process runs in its own session, so that a failed test can end it and the chain node it started
-together; its stdout and stderr are collected line by line, and every wait has a deadline.
+Each process runs in its own session, so that a failed test can end it and whatever it started together; its
+output is collected line by line, and every wait has a deadline.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 CHAIN_ID = 20261
 START_TIMEOUT = 300.0  # `up` starts about twenty processes (30 to 60 s with two test workers on two cores; 120 s and
@@ -178,6 +181,97 @@ class UpProcess:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
+
+
+class LineProcess:
+    """``argv`` running in a session of its own, its stdout and stderr read live as one stream of lines.
+
+    ``name`` ("the node") names it in failures, which show its last output lines. A subclass keeps what it needs
+    of each line in :meth:`seen`; a test waits for a condition on what was seen with :meth:`wait_until`.
+    ``stop_timeout``: how long it has to exit after SIGTERM or ``kill -9``, and its output to be read."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        env: dict[str, str],
+        cwd: Path | None = None,
+        stop_timeout: float = STOP_TIMEOUT,
+    ) -> None:
+        self.name = name
+        self.stop_timeout = stop_timeout
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self.process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            start_new_session=True,
+        )
+        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
+        self._pump_thread.start()
+
+    def seen(self, line: str, entry: dict[str, Any] | None) -> None:
+        """One more output line (``entry``: the line as a JSON object, if it is one), with the lock held."""
+
+    def _pump(self) -> None:
+        assert self.process.stdout is not None
+        for text in self.process.stdout:
+            line = text.rstrip("\n")
+            entry: Any = None
+            if line.startswith("{"):
+                with contextlib.suppress(ValueError):
+                    entry = json.loads(line)
+            with self._changed:
+                self.lines.append(line)
+                self.seen(line, entry if isinstance(entry, dict) else None)
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def output(self, last: int = 40) -> str:
+        with self._changed:
+            return "\n".join(self.lines[-last:])
+
+    def wait_until(self, what: str, condition: Callable[[Self], bool], timeout: float) -> None:
+        """Until ``condition(self)`` holds, checked (with the lock held) at each line; fails naming ``what`` if the
+        process exits first or ``timeout`` seconds pass."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not condition(self):
+                if self.process.poll() is not None and not self._pump_thread.is_alive():
+                    raise AssertionError(
+                        f"{self.name} exited ({self.process.returncode}) before {what}:\n{self.output()}"
+                    )
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no {what} within {timeout:.0f} s:\n{self.output()}")
+                self._changed.wait(min(remaining, 0.1))
+
+    def terminate(self) -> int:
+        """SIGTERM, as a service manager stops it; its exit code once its output is all read."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(self.stop_timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"{self.name} did not stop within {self.stop_timeout:.0f} s of SIGTERM") from None
+        self._pump_thread.join(self.stop_timeout)
+        return code
+
+    def kill(self) -> None:
+        """``kill -9`` of its whole process group; returns once it is dead and its output is all read."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(self.stop_timeout)
+        self._pump_thread.join(self.stop_timeout)
 
 
 def _py_stacks(pid: int) -> str:

@@ -19,7 +19,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -43,6 +42,7 @@ from chain.node.service import STORE_DIR, write_genesis
 from chain.node.store import open_store
 from network.identity import create_org_identity, load_account_key
 from tests.support.store_contract import STORE_INIT, STORE_RUNTIME, store_call
+from tests.support.up_process import LineProcess
 from tests.support.up_process import free_port as support_free_port
 from tests.support.wait import wait_until
 
@@ -176,55 +176,25 @@ class Sealed:
     transactions: int
 
 
-class NodeProcess:
+class NodeProcess(LineProcess):
     """``python -m cli.main node DIR`` in its own session, its output (JSON log lines) read live."""
 
     def __init__(self, directory: Path, block_time: float, port: int) -> None:
         self.directory = directory
         self.port = port
-        self.lines: list[str] = []
         self.sealed: list[Sealed] = []
-        self._changed = threading.Condition()
         env = {k: v for k, v in os.environ.items() if not k.startswith("CONSORTIUM_")}
         env.update(CONSORTIUM_PASSPHRASE=PASSPHRASE, PYTHONUNBUFFERED="1")
         args = [*CLI, "node", str(directory), "--port", str(port), "--block-time", str(block_time)]
-        self.process = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            env=env,
-            start_new_session=True,
-        )
-        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
-        self._pump_thread.start()
+        super().__init__("the node", args, env, stop_timeout=STOP_TIMEOUT)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def _pump(self) -> None:
-        assert self.process.stdout is not None
-        for text in self.process.stdout:
-            line = text.rstrip("\n")
-            entry: Any = None
-            if line.startswith("{"):
-                with contextlib.suppress(ValueError):
-                    entry = json.loads(line)
-            with self._changed:
-                self.lines.append(line)
-                if isinstance(entry, dict) and entry.get("msg") == "block sealed":
-                    self.sealed.append(Sealed(int(entry["number"]), str(entry["hash"]), int(entry["transactions"])))
-                self._changed.notify_all()
-        with self._changed:
-            self._changed.notify_all()
-
-    def output(self, last: int = 40) -> str:
-        with self._changed:
-            return "\n".join(self.lines[-last:])
+    def seen(self, line: str, entry: dict[str, Any] | None) -> None:
+        if entry is not None and entry.get("msg") == "block sealed":
+            self.sealed.append(Sealed(int(entry["number"]), str(entry["hash"]), int(entry["transactions"])))
 
     def wait_serving(self, timeout: float = START_TIMEOUT) -> int:
         """Poll ``eth_blockNumber`` until it answers; returns the head number."""
@@ -239,36 +209,6 @@ class NodeProcess:
             if time.monotonic() > deadline:
                 raise AssertionError(f"the node did not serve within {timeout:.0f} s:\n{self.output()}")
             time.sleep(0.01)
-
-    def wait_until(self, what: str, condition: Callable[[NodeProcess], bool], timeout: float = SEAL_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not condition(self):
-                if self.process.poll() is not None and not self._pump_thread.is_alive():
-                    raise AssertionError(f"the node exited ({self.process.returncode}) before {what}:\n{self.output()}")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"no {what} within {timeout:.0f} s:\n{self.output()}")
-                self._changed.wait(min(remaining, 0.1))
-
-    def terminate(self) -> int:
-        """SIGTERM, as a service manager stops it; returns its exit code once its output is all read."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            code = self.process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(f"the node did not stop within {STOP_TIMEOUT:.0f} s of SIGTERM") from None
-        self._pump_thread.join(STOP_TIMEOUT)
-        return code
-
-    def kill(self) -> None:
-        """``kill -9`` of its whole process group; returns once it is dead and its output is all read."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(STOP_TIMEOUT)
-        self._pump_thread.join(STOP_TIMEOUT)
 
 
 # -- fixtures -----------------------------------------------------------------------------------------------------
@@ -511,7 +451,9 @@ def test_kill_9_during_sealing_under_load_loses_no_sealed_block(
         sender.start()
         try:
             # Under load: blocks with transactions keep coming; then kill at a random moment.
-            node.wait_until("two blocks with transactions", lambda n: sum(s.transactions > 0 for s in n.sealed) >= 2)
+            node.wait_until(
+                "two blocks with transactions", lambda n: sum(s.transactions > 0 for s in n.sealed) >= 2, SEAL_TIMEOUT
+            )
             delay = rng.uniform(0.1, 0.8)
             time.sleep(delay)
             in_flight = len(sender.pending)

@@ -20,8 +20,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from chain.ids import OrgId, Role
-from contracts import CONTRACT_NAMES
-from network.description import ConsortiumDescription, MemberDescription
 from network.identity import create_org_identity, load_gateway_key, load_notary_key
 from network.localchain import free_port
 from notary.log.checkpoint import parse_checkpoint
@@ -29,6 +27,7 @@ from notary.log.hashing import hash_leaf, root_of
 from notary.log.note import NoteVerifier, open_note
 from notary.log.tiles import parse_entry_bundle
 from notary.sequencer import batch_request
+from tests.support.member_directory import write_description
 from tests.support.notary_events import event
 from tests.support.wait import wait_until
 
@@ -50,20 +49,10 @@ def consortium_without_chain(directory: Path) -> None:
     """A consortium directory with one member that runs the notary and a gateway, and a witness policy of
     threshold 0 (every checkpoint is published at once); the notary runs with ``--no-anchor``, so no chain is
     needed and the contract addresses are never used."""
-    org = OrgId(GATEWAY_ORG)
-    identity = create_org_identity(directory, org, "Shuzhi Technology", PASSPHRASE)
-    ConsortiumDescription(
-        name=NAME,
-        chain_id=1,
-        chain_kind="local",
-        chain_url="",
-        contracts={name: "0x" + f"{n + 1:040x}" for n, name in enumerate(CONTRACT_NAMES)},
-        deployed_at_block=0,
-        admission_threshold=1,
-        proposal_ttl_days=7,
-        witness_policy={"threshold": 0, "witnesses": [], "require_regulator": False},
-        members=(MemberDescription(org, "Shuzhi Technology", Role.MEMBER | Role.NOTARY, identity),),
-    ).write(directory)
+    create_org_identity(directory, OrgId(GATEWAY_ORG), "Shuzhi Technology", PASSPHRASE)
+    members = {GATEWAY_ORG: ("Shuzhi Technology", Role.MEMBER | Role.NOTARY)}
+    policy = {"threshold": 0, "witnesses": [], "require_regulator": False}
+    write_description(directory, members, name=NAME, chain_url="", witness_policy=policy)
 
 
 class NotaryProcess:

@@ -10,10 +10,8 @@ not such a poll is the random moment chosen to ``kill -9`` the witness under loa
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import threading
@@ -29,6 +27,7 @@ from cryptography.hazmat.primitives.serialization import BestAvailableEncryption
 from notary.log.note import format_vkey
 from notary.witness import WitnessState
 from tests.integration.notary.test_witness_server import ORIGIN, WITNESS_NAME, MemoryLog, check_cosignature, witness_key
+from tests.support.up_process import LineProcess
 
 PASSPHRASE = "witness-process-test-passphrase"
 PASSPHRASE_VAR = "WITNESS_TEST_PASSPHRASE"
@@ -69,13 +68,11 @@ def init(state: Path, origin: str = ORIGIN) -> None:
     assert f"origin {origin} registered at size 0" in r.stdout, shown(r)
 
 
-class WitnessProcess:
+class WitnessProcess(LineProcess):
     """``python -m notary.witness`` in its own session on a port of its choosing, its log lines read live."""
 
     def __init__(self, state: Path, key_file: Path, log: MemoryLog) -> None:
-        self.lines: list[str] = []
         self.url: str | None = None
-        self._changed = threading.Condition()
         args = [
             *CLI,
             "--state",
@@ -93,57 +90,15 @@ class WitnessProcess:
             "--port",
             "0",
         ]
-        self.process = subprocess.Popen(
-            args,
-            cwd=ROOT,
-            env=environment(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            start_new_session=True,
-        )
-        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
-        self._pump_thread.start()
+        super().__init__("the witness", args, environment(), cwd=ROOT, stop_timeout=STOP_TIMEOUT)
 
-    def _pump(self) -> None:
-        assert self.process.stdout is not None
-        for text in self.process.stdout:
-            line = text.rstrip("\n")
-            entry: Any = None
-            if line.startswith("{"):
-                with contextlib.suppress(ValueError):
-                    entry = json.loads(line)
-            with self._changed:
-                self.lines.append(line)
-                if isinstance(entry, dict) and "listening" in str(entry.get("msg")) and "url" in entry:
-                    self.url = str(entry["url"])
-                self._changed.notify_all()
-        with self._changed:
-            self._changed.notify_all()
-
-    def output(self, last: int = 40) -> str:
-        with self._changed:
-            return "\n".join(self.lines[-last:])
-
-    def wait_until(self, what: str, condition: Callable[[], bool], timeout: float = START_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not condition():
-                if self.process.poll() is not None and not self._pump_thread.is_alive():
-                    raise AssertionError(
-                        f"the witness exited ({self.process.returncode}) before {what}:\n{self.output()}"
-                    )
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"no {what} within {timeout:.0f} s:\n{self.output()}")
-                self._changed.wait(min(remaining, 0.1))
+    def seen(self, line: str, entry: dict[str, Any] | None) -> None:
+        if entry is not None and "listening" in str(entry.get("msg")) and "url" in entry:
+            self.url = str(entry["url"])
 
     def wait_serving(self) -> httpx.Client:
         """A client of the witness once it answers /healthz."""
-        self.wait_until("listening line", lambda: self.url is not None)
+        self.wait_until("listening line", lambda w: w.url is not None, START_TIMEOUT)
         assert self.url is not None
         client = httpx.Client(base_url=self.url, timeout=REQUEST_TIMEOUT)
         deadline = time.monotonic() + START_TIMEOUT
@@ -155,25 +110,6 @@ class WitnessProcess:
                 client.close()
                 raise AssertionError(f"the witness does not serve:\n{self.output()}")
             time.sleep(0.01)
-
-    def terminate(self) -> int:
-        """SIGTERM, as a service manager stops it; its exit code once its output is all read."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            code = self.process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(f"the witness did not stop within {STOP_TIMEOUT:.0f} s of SIGTERM") from None
-        self._pump_thread.join(STOP_TIMEOUT)
-        return code
-
-    def kill(self) -> None:
-        """``kill -9`` of its whole process group; returns once it is dead and its output is all read."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(STOP_TIMEOUT)
-        self._pump_thread.join(STOP_TIMEOUT)
 
 
 Starter = Callable[[], WitnessProcess]
