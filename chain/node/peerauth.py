@@ -105,22 +105,13 @@ class NodeCertificates:
     def admit(self, der: bytes | None) -> str:
         """The org whose node presented the certificate ``der`` (a client's, or a peer server's); raises
         :class:`PeerRefusedError` if it may not use the peer routes, nor be sent to."""
-        if not der:
-            raise PeerRefusedError("no client certificate: the peer routes are for the consortium's nodes")
-        try:
-            cert = x509.load_der_x509_certificate(der)
-        except ValueError:
-            raise PeerRefusedError("the client certificate cannot be parsed") from None
-        subject = cert.subject.rfc4514_string()
-        org = _one(cert.subject, NameOID.ORGANIZATIONAL_UNIT_NAME)
-        if org is None:
-            raise PeerRefusedError(f"{subject} names no single org (OU): not a node certificate")
+        cert, subject, org = _certificate(der, "the peer routes are for the consortium's nodes", "a node certificate")
         if _one(cert.subject, NameOID.COMMON_NAME) != NODE_CN_PREFIX + org:
             raise PeerRefusedError(
                 f"{subject} is not a node certificate (CN={NODE_CN_PREFIX}{org}): a person's or a service's "
                 "certificate does not reach the peer routes"
             )
-        if not _node_usages(cert):
+        if not {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH} <= _usages(cert):
             raise PeerRefusedError(f"{subject} lacks serverAuth and clientAuth: not a node certificate")
         if org in self.removed:
             raise PeerRefusedError(
@@ -137,17 +128,10 @@ class NodeCertificates:
     def admit_member(self, der: bytes | None) -> str:
         """The org whose CA issued the client certificate ``der``, a current member's (the rule of the evidence
         route: see the module's docstring); :class:`PeerRefusedError` saying why not."""
-        if not der:
-            raise PeerRefusedError("no client certificate: the evidence route is for the consortium's members")
-        try:
-            cert = x509.load_der_x509_certificate(der)
-        except ValueError:
-            raise PeerRefusedError("the client certificate cannot be parsed") from None
-        subject = cert.subject.rfc4514_string()
-        org = _one(cert.subject, NameOID.ORGANIZATIONAL_UNIT_NAME)
-        if org is None:
-            raise PeerRefusedError(f"{subject} names no single org (OU): not a member's certificate")
-        if not _client_usage(cert):
+        cert, subject, org = _certificate(
+            der, "the evidence route is for the consortium's members", "a member's certificate"
+        )
+        if ExtendedKeyUsageOID.CLIENT_AUTH not in _usages(cert):
             raise PeerRefusedError(f"{subject} lacks clientAuth: not a client certificate")
         if org in self.removed:
             raise PeerRefusedError(
@@ -161,12 +145,20 @@ class NodeCertificates:
         return org
 
 
-def _client_usage(cert: x509.Certificate) -> bool:
+def _certificate(der: bytes | None, whose: str, kind: str) -> tuple[x509.Certificate, str, str]:
+    """The certificate ``der``, its subject and its org (the subject's one ``OU``); :class:`PeerRefusedError` if
+    there is none (``whose`` the route is for), it cannot be parsed or names no single org (not ``kind``)."""
+    if not der:
+        raise PeerRefusedError(f"no client certificate: {whose}")
     try:
-        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound:
-        return False
-    return ExtendedKeyUsageOID.CLIENT_AUTH in usages
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        raise PeerRefusedError("the client certificate cannot be parsed") from None
+    subject = cert.subject.rfc4514_string()
+    org = _one(cert.subject, NameOID.ORGANIZATIONAL_UNIT_NAME)
+    if org is None:
+        raise PeerRefusedError(f"{subject} names no single org (OU): not {kind}")
+    return cert, subject, org
 
 
 class Decision:
@@ -198,12 +190,12 @@ class Decision:
         return self.refusal
 
 
-def _node_usages(cert: x509.Certificate) -> bool:
+def _usages(cert: x509.Certificate) -> set[x509.ObjectIdentifier]:
+    """The certificate's extended key usages (none without the extension)."""
     try:
-        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        return set(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
     except x509.ExtensionNotFound:
-        return False
-    return ExtendedKeyUsageOID.SERVER_AUTH in usages and ExtendedKeyUsageOID.CLIENT_AUTH in usages
+        return set()
 
 
 def _issued_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
