@@ -255,13 +255,14 @@ class _Handler(PooledHandler):
         der = self.request.getpeercert(binary_form=True)
         self.decision = Decision(der)
         self.member_decision = Decision(der, NodeCertificates.admit_member)
-        if self._refusal() is None or self._refusal(evidence=True) is None:
+        # let in when the least demanding route's rule admits it: the member rule of the evidence route, which
+        # admits every certificate the node rule does (each route's own rule is asked at its requests)
+        refusal = self._refusal(evidence=True)
+        if refusal is None:
             return True
         # Refused once the handshake is done: answered 403 at once, no request of it read, nothing served or
         # queued; what it sent meanwhile is dropped unparsed, the connection waiting without a thread
         # (``PooledHandler.linger``).
-        # what the certificate lacks for the least demanding route, the evidence one: it reaches none
-        refusal = self._refusal(evidence=True)
         self.server.peer.refused += 1
         log.warning("peer connection from %s refused at the handshake: %s", self.client_address[0], refusal)
         self.close_connection = True

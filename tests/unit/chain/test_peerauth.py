@@ -183,6 +183,16 @@ def test_the_evidence_route_admits_exactly_a_certificate_issued_by_a_current_mem
     removed = dataclasses.replace(rule, removed=frozenset({"org2"}))
     assert "'org2' was removed" in member_refusal(removed, der(pki.certs[2][0]))
     assert "no client certificate" in member_refusal(rule, None)
+    # the peer server lets a connection in when this rule admits it: it admits every node the node rule does
+    admitted = 0
+    for cert, _ in pki.certs:
+        try:
+            org = rule.admit(der(cert))
+        except PeerRefusedError:
+            continue
+        assert rule.admit_member(der(cert)) == org
+        admitted += 1
+    assert admitted >= 2
 
 
 def test_a_decision_by_the_member_rule_admits_what_the_node_rule_refuses_and_follows_the_rule_too(pki: Pki) -> None:
