@@ -14,7 +14,7 @@ COMMITs name, while its seals bind the round that committed it. The proposer is 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import rlp
@@ -41,6 +41,9 @@ class QbftBlock:
     raw: bytes
     items: tuple[Any, ...]
     extra: ExtraData
+    #: :attr:`hash`, once computed: it hashes the header, and a validator asks it at each PREPARE, COMMIT and seal
+    #: check of the block (the same block in another round or sealed keeps it: round and seals are left out).
+    _hash: bytes | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def decode(cls, raw: bytes) -> QbftBlock:
@@ -75,26 +78,32 @@ class QbftBlock:
 
     @property
     def hash(self) -> bytes:
-        """The block hash: round and seals left out."""
-        return header_hash(self.header, self.extra, Encoding.WITHOUT_SEALS_AND_ROUND)
+        """The block hash: round and seals left out (computed once per block)."""
+        if self._hash is None:
+            object.__setattr__(self, "_hash", header_hash(self.header, self.extra, Encoding.WITHOUT_SEALS_AND_ROUND))
+        assert self._hash is not None
+        return self._hash
 
     def commit_digest(self, round_: int) -> bytes:
         """What a commit seal for this block in ``round_`` signs."""
         return header_hash(self.header, self.extra.with_round(round_), Encoding.WITHOUT_SEALS)
 
     def with_extra(self, extra: ExtraData) -> QbftBlock:
+        return self._with_extra(extra, None)
+
+    def _with_extra(self, extra: ExtraData, block_hash: bytes | None) -> QbftBlock:
         header = self.header
         header[EXTRA] = extra.encode()
         items = (header, *self.items[1:])
-        return QbftBlock(bytes(rlp.encode(list(items))), items, extra)
+        return QbftBlock(bytes(rlp.encode(list(items))), items, extra, block_hash)
 
     def with_round(self, round_: int) -> QbftBlock:
         """The same block proposed in ``round_``, unsealed (its hash does not change)."""
-        return self.with_extra(self.extra.with_round(round_))
+        return self._with_extra(self.extra.with_round(round_), self._hash)
 
     def sealed(self, round_: int, seals: Sequence[bytes]) -> QbftBlock:
         """The block as committed in ``round_`` with ``seals`` (its hash does not change)."""
-        return self.with_extra(self.extra.with_seals(round_, tuple(seals)))
+        return self._with_extra(self.extra.with_seals(round_, tuple(seals)), self._hash)
 
     def committers(self) -> list[bytes]:
         """The addresses whose seals this block carries, in order; an unrecoverable seal raises."""

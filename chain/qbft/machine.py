@@ -171,9 +171,6 @@ class Height:
         self.decided: QbftBlock | None = None
         self.counters = Counters()
         self._accepted: dict[int, m.Proposal] = {}
-        #: The accepted block's hash per round, hashed once: ``QbftBlock.hash`` hashes the header at each call, and
-        #: each PREPARE and COMMIT made the machine ask for it again (a tenth of a millisecond and more each time).
-        self._accepted_hash: dict[int, bytes] = {}
         self._proposed: set[int] = set()
         self._committed_in: set[int] = set()
         self._prepares: dict[int, dict[bytes, dict[bytes, m.Prepare]]] = {}  # round → author → digest → msg
@@ -267,8 +264,7 @@ class Height:
         if p.round > self.round:
             self._start_round(p.round, now)
         self._accepted[p.round] = p
-        self._accepted_hash[p.round] = p.block.hash
-        self._send(m.prepare(self.key, self.height, p.round, self._accepted_hash[p.round]))
+        self._send(m.prepare(self.key, self.height, p.round, p.block.hash))
         self._check_prepared(p.round)
         self._check_committed(p.round)
 
@@ -279,7 +275,7 @@ class Height:
 
     def _on_commit(self, msg: m.Commit) -> None:
         accepted = self._accepted.get(msg.round)
-        if accepted is not None and not self._seal_ok(msg, accepted.block, self._accepted_hash[msg.round]):
+        if accepted is not None and not self._seal_ok(msg, accepted.block):
             return self._ignore("commit seal does not match its author")
         if not self._keep(self._commits, msg):
             return
@@ -309,7 +305,7 @@ class Height:
         accepted = self._accepted.get(round_)
         if accepted is None or round_ != self.round or round_ in self._committed_in:
             return
-        digest = self._accepted_hash[round_]
+        digest = accepted.block.hash
         votes = [by_digest[digest] for by_digest in self._prepares.get(round_, {}).values() if digest in by_digest]
         if len(votes) < self.quorum:
             return
@@ -323,11 +319,11 @@ class Height:
         accepted = self._accepted.get(round_)
         if accepted is None or self.decided is not None:
             return
-        digest = self._accepted_hash[round_]
+        digest = accepted.block.hash
         counted = []
         for author in sorted(self._commits.get(round_, {})):
             commit = self._commits[round_][author].get(digest)
-            if commit is not None and self._seal_ok(commit, accepted.block, digest):
+            if commit is not None and self._seal_ok(commit, accepted.block):
                 counted.append(commit)
         if len(counted) >= self.quorum:
             self.decided = accepted.block.sealed(round_, [c.seal for c in counted])
@@ -434,12 +430,11 @@ class Height:
             return "prepared certificate holds a prepare for another height, round or block"
         return ""
 
-    def _seal_ok(self, commit: m.Commit, block: QbftBlock, block_hash: bytes) -> bool:
-        """Whether ``commit``'s seal, if it names ``block`` (whose hash is ``block_hash``), was signed by its author
-        over the block's commit digest for its round. A commit's seal is checked once: each later COMMIT makes the
-        machine count them all again, and the answer is kept (the block hash names the header, so with the round it
-        names the digest)."""
-        if commit.digest != block_hash:
+    def _seal_ok(self, commit: m.Commit, block: QbftBlock) -> bool:
+        """Whether ``commit``'s seal, if it names ``block``, was signed by its author over the block's commit digest
+        for its round. A commit's seal is checked once: each later COMMIT makes the machine count them all again,
+        and the answer is kept (the block hash names the header, so with the round it names the digest)."""
+        if commit.digest != block.hash:
             return True  # counted for no block: nothing to check
         key = (commit.round, commit.digest, commit.seal, commit.author)
         ok = self._seals_checked.get(key)

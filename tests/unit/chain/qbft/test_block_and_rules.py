@@ -30,6 +30,18 @@ def test_the_block_hash_leaves_out_round_and_seals_and_the_commit_digest_keeps_t
     assert again.commit_digest(3) == keccak(rlp.encode(unsealed_round3))
 
 
+def test_a_blocks_hash_kept_once_computed_is_the_one_computed_afresh_and_another_extra_is_hashed_again() -> None:
+    """The hash a block keeps (and its copies in another round or sealed keep) is the one a fresh decode computes;
+    a block whose extra data changes otherwise (other validators) is hashed again."""
+    block = make_block(bytes(32), 1, VALIDATORS[0], VALIDATORS, round_=0)
+    first = block.hash
+    for copy in (block.with_round(2), block.sealed(2, [sign(k, block.commit_digest(2)) for k in keys(3)])):
+        assert copy.hash == first == QbftBlock.decode(copy.raw).hash
+    other = block.with_extra(ExtraData(bytes(32), VALIDATORS[:3], None, 0))
+    assert other.hash == QbftBlock.decode(other.raw).hash != first
+    assert block == QbftBlock.decode(block.raw)  # the kept hash takes no part in equality
+
+
 def test_a_seal_over_another_round_recovers_someone_else() -> None:
     block = make_block(bytes(32), 1, VALIDATORS[0], VALIDATORS)
     wrong = block.sealed(1, [sign(keys(1)[0], block.commit_digest(0))])
