@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from chain.backend import ClientTls, RpcBackend
 from chain.errors import BackendError, MalformedError
 from chain.node.peerfollow import Source, plan_peers
-from chain.qbft.evidence import KEEP, KEEP_BYTES
+from chain.qbft.evidence import KEPT_JSON_BYTES
 from network.nodes import NodesError, is_network, read_nodes
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ OWN = "chain node"
 #: The peer route of a node that serves its equivocation evidence (``chain.node.peers.EQUIVOCATIONS_PATH``), and
 #: the most bytes of it read (``chain.node.peers.MAX_EVIDENCE_BYTES``).
 PEER_EVIDENCE_PATH = "/qbft/v1/equivocations"
-MAX_PEER_EVIDENCE_BYTES = 2 * KEEP_BYTES + KEEP * 4096
+MAX_PEER_EVIDENCE_BYTES = KEPT_JSON_BYTES
 
 #: How a node's peer route is asked for its evidence: its peer URL, the client context (made when asked) and the
 #: timeout in, the JSON list out (:func:`ask_peer_evidence`).

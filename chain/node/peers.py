@@ -85,7 +85,7 @@ from chain.node import trace
 from chain.node.connections import ConnectionPool, PooledHandler, PooledServer, declared_length
 from chain.node.node import Node, TransactionRefusedError
 from chain.node.peerauth import Decision, NodeCertificates
-from chain.qbft.evidence import KEEP, KEEP_BYTES, Equivocation
+from chain.qbft.evidence import KEPT_JSON_BYTES, Equivocation
 from chain.tlsfiles import ReloadingContext
 
 log = logging.getLogger("consortium.node.peers")
@@ -103,9 +103,8 @@ MAX_BLOCKS = 256
 MAX_BLOCKS_BYTES = 16 * 1024 * 1024
 #: Most pending transactions in one answer to ``GET /qbft/v1/transactions``, and in one ``POST`` to it.
 MAX_PENDING = 4_096
-#: Most bytes of JSON in one answer to ``GET /qbft/v1/equivocations``: the records a node keeps
-#: (``chain.qbft.evidence.KEEP`` of them, ``KEEP_BYTES`` of bodies, written in hex), with room for their fields.
-MAX_EVIDENCE_BYTES = 2 * KEEP_BYTES + KEEP * 4096
+#: Most bytes of JSON in one answer to ``GET /qbft/v1/equivocations``: the records a node keeps, all of them.
+MAX_EVIDENCE_BYTES = KEPT_JSON_BYTES
 #: Most transactions a link sends in one ``POST /qbft/v1/transactions``.
 GOSSIP_BATCH = 512
 #: Messages queued per peer before new ones are dropped.

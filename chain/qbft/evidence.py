@@ -55,6 +55,9 @@ KEEP = 64
 KEEP_PER_VALIDATOR = 16
 #: Bytes of message bodies in the records kept, in all (two PROPOSALs may each carry a large block).
 KEEP_BYTES = 64 * 1024 * 1024
+#: Most bytes of the JSON list of the records kept (``Equivocation.to_json``: bodies in hex, with room for the
+#: other fields): what a node's answer of them may take, and a reader of one reads.
+KEPT_JSON_BYTES = 2 * KEEP_BYTES + KEEP * 4096
 #: Height, round and type slots remembered per validator; beyond, its new messages are not compared.
 PER_AUTHOR = 256
 #: Bytes of message bodies remembered per validator (a PROPOSAL carries a block and its justification).
