@@ -18,7 +18,7 @@ from typing import IO, Any
 from explorer.calls import CallFilter, CallRow, CallStore
 from explorer.errors import ApiError
 from explorer.lookedat import Look
-from notary.bundle import EvidenceBundle
+from notary.bundle import EvidenceBundle, EvidenceBundleJSON
 from notary.storage.base import CheckpointJSON
 
 CSV_COLUMNS = (
@@ -106,7 +106,7 @@ def evidence_zip(
             try:
                 found = evidence(row["event_id"])
             except ApiError as exc:
-                bundle: dict[str, Any] = {"event_id": row["event_id"], "error": exc.detail}
+                bundle: EvidenceBundleJSON | dict[str, str] = {"event_id": row["event_id"], "error": exc.detail}
             else:
                 bundle = found.to_json()
                 if found.checkpoint is not None:
