@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypedDict
 
 from chain.backend import Backend, RpcBackend, head_number, read_errors
 from chain.contracts.trust import KeyKind, KeyRecord, TrustDirectoryClient
@@ -101,6 +101,16 @@ def load_snapshot(client: TrustDirectoryClient, block: int) -> TrustSnapshot:
     orgs = [str(org) for org in client.orgs(block)]
     records = {org: tuple(client.records(org, block)) for org in orgs}
     return TrustSnapshot.of(block, change_count, records, dict(zip(orgs, statuses, strict=True)))
+
+
+class TrustViewHealth(TypedDict):
+    """What :meth:`TrustView.health` reports, for the ``/healthz`` of the processes that follow the directory."""
+
+    head: int
+    read_at: int | None
+    change_count: int | None
+    reachable: bool
+    seconds_since_sync: float | None
 
 
 class TrustView:
@@ -248,7 +258,7 @@ class TrustView:
         """The block "now" means: the head last polled (-1 before the first read)."""
         return self._head
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> TrustViewHealth:
         snapshot = self._snapshot
         return {
             "head": self._head,

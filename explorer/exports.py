@@ -13,12 +13,13 @@ import json
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
-from typing import IO, Any
+from typing import IO
 
 from explorer.calls import CallFilter, CallRow, CallStore
 from explorer.errors import ApiError
+from explorer.keys import ConsortiumKeysJSON
 from explorer.lookedat import Look
-from notary.bundle import EvidenceBundle
+from notary.bundle import EvidenceBundle, EvidenceBundleJSON
 from notary.storage.base import CheckpointJSON
 
 CSV_COLUMNS = (
@@ -90,7 +91,7 @@ def evidence_zip(
     calls: CallStore,
     f: CallFilter,
     limit: int,
-    keys: Callable[[int | None], dict[str, Any]],
+    keys: Callable[[int | None], ConsortiumKeysJSON],
     evidence: Callable[[str], EvidenceBundle],
 ) -> IO[bytes]:
     """A zip of the evidence bundles of the newest ``limit`` calls of ``f`` (``<index>-<event_id>.json``; a bundle
@@ -106,7 +107,7 @@ def evidence_zip(
             try:
                 found = evidence(row["event_id"])
             except ApiError as exc:
-                bundle: dict[str, Any] = {"event_id": row["event_id"], "error": exc.detail}
+                bundle: EvidenceBundleJSON | dict[str, str] = {"event_id": row["event_id"], "error": exc.detail}
             else:
                 bundle = found.to_json()
                 if found.checkpoint is not None:

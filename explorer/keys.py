@@ -16,27 +16,69 @@ tells the browser's verifier to hash with SM3.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from network.description import ConsortiumDescription
 from network.logsetup import log_origin, log_vkey, witness_vkey
-from network.witnesskeys import CheckpointWitnesses
+from network.witnesskeys import CheckpointWitnesses, WitnessKeysJSON
 from notary.logkeys import LogKeys
 from notary.logsuite import LogSuite
 
 
-def consortium_keys(description: ConsortiumDescription, chosen: CheckpointWitnesses) -> dict[str, Any]:
+class WitnessKeyJSON(TypedDict):
+    org: str
+    vkey: str
+    regulator: bool
+
+
+class WitnessPolicyJSON(TypedDict):
+    threshold: int
+    require_regulator: bool
+    witnesses: list[str]
+    regulators: list[str]
+
+
+class LogKeyJSON(TypedDict):
+    vkey: str
+    key_id: str
+    record: int
+    valid_from: int
+    valid_until: int | None
+    compromised: bool
+    valid: bool
+
+
+class LogKeysJSON(TypedDict):
+    block: int
+    anchored: bool
+    detail: str
+    keys: list[LogKeyJSON]
+
+
+class ConsortiumKeysJSON(TypedDict):
+    """What ``GET /api/v1/keys`` answers (``explorer.api.schemas.Keys``), what a provenance answer and an evidence
+    zip carry: the keys a checkpoint is verified under."""
+
+    origin: str
+    log_vkey: str
+    witnesses: list[WitnessKeyJSON]
+    policy: WitnessPolicyJSON
+    witness_keys: WitnessKeysJSON
+    log_keys: NotRequired[LogKeysJSON]
+
+
+def consortium_keys(description: ConsortiumDescription, chosen: CheckpointWitnesses) -> ConsortiumKeysJSON:
     """``{origin, log_vkey, witnesses: [{org, vkey, regulator}], policy: {threshold, require_regulator, witnesses,
     regulators}, witness_keys: {source, block, anchored, detail, log_key, log_key_detail}, log_keys?: {block,
     anchored, detail, keys: [{vkey, key_id, record, valid_from, valid_until, compromised, valid}]}}``."""
     d = description
     policy = chosen.policy
-    witnesses = [
+    witnesses: list[WitnessKeyJSON] = [
         {"org": org, "vkey": witness_vkey(d, org, key), "regulator": org in policy.regulators}
         for org in policy.witnesses
         for key in chosen.keys.get(org, ())
     ]
-    answer: dict[str, Any] = {
+    answer: ConsortiumKeysJSON = {
         "origin": log_origin(d),
         "log_vkey": log_vkey(d),
         "witnesses": witnesses,
@@ -53,7 +95,7 @@ def consortium_keys(description: ConsortiumDescription, chosen: CheckpointWitnes
     return answer
 
 
-def log_keys_json(suite: LogSuite, keys: LogKeys, block: int, detail: str) -> dict[str, Any]:
+def log_keys_json(suite: LogSuite, keys: LogKeys, block: int, detail: str) -> LogKeysJSON:
     """The log's keys on chain as ``GET /api/v1/keys`` serves them: each with its vkey (of the log's ``suite``), C2SP
     key id, record and validity, and whether it is valid at ``block`` (the block they are judged at)."""
     return {

@@ -16,9 +16,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TypedDict
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
+
+
+class BreakerHealth(TypedDict):
+    """The breaker in the gateway's ``/healthz`` (``upstream``)."""
+
+    state: str
+    failures_in_a_row: int
+    opened: int
+    refused: int
 
 
 class CircuitBreaker:
@@ -62,5 +71,5 @@ class CircuitBreaker:
         left = self.cooldown_s - (self._clock() - self._opened_at) if self.state == OPEN else self.cooldown_s
         return max(1, int(left + 0.999))
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> BreakerHealth:
         return {"state": self.state, "failures_in_a_row": self.failures, "opened": self.opened, "refused": self.refused}

@@ -14,7 +14,15 @@ The limiter lives on the gateway's event loop and is used from it alone, so it n
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TypedDict
+
+
+class InFlightHealth(TypedDict):
+    """The limits in the gateway's ``/healthz`` (``in_flight``)."""
+
+    limit_per_caller: int
+    in_flight: dict[str, int]
+    refused: int
 
 
 class InFlightLimiter:
@@ -49,7 +57,7 @@ class InFlightLimiter:
         """The calls in flight of ``caller``, or of every caller."""
         return self._in_flight.get(caller, 0) if caller is not None else sum(self._in_flight.values())
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> InFlightHealth:
         return {
             "limit_per_caller": self.limit,
             "in_flight": dict(sorted(self._in_flight.items())),

@@ -79,12 +79,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Final, TypedDict
 
 from chain.backend import Backend, RpcBackend, head_number, logs_of, read_errors
 from chain.contracts.assets import DataAssetRegistryClient
 from chain.contracts.grants import AccessGrantsClient, GrantStatus
-from chain.contracts.privatecheck import TrustedHeads, UnprovenError
+from chain.contracts.privatecheck import ProvenHeadersHealth, TrustedHeads, UnprovenError
 from chain.contracts.registry import ConsortiumRegistryClient
 from chain.errors import ChainError, MalformedError
 from chain.ids import MemberStatus, bytes32_to_name, check_name, name_to_bytes32
@@ -172,6 +172,21 @@ def _iso(seconds: int) -> str:
         return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     except (OverflowError, OSError, ValueError):
         return f"unix time {seconds}"
+
+
+class ChainViewHealth(TypedDict):
+    """What :meth:`ChainView.health` reports (the gateway's ``/healthz``, ``chain``): the head read, how long
+    since the last poll and whether that is stale, the caches, and the private grants' proven headers."""
+
+    head: int
+    last_sync_age_s: float | None
+    stale: bool
+    reachable: bool
+    cached: int
+    members_cached: int
+    clears: int
+    services: int
+    headers: ProvenHeadersHealth | None
 
 
 class ChainView:
@@ -459,7 +474,7 @@ class ChainView:
         """``clock()`` at the last successful poll."""
         return self._last_sync
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> ChainViewHealth:
         age = self._clock() - self._last_sync
         return {
             "head": self._head,

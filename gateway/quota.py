@@ -74,7 +74,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal, NotRequired, Protocol, TypedDict
 
 from gateway.errors import GatewayError
 from notary.storage.schema import Migration, Schema, SchemaError, migrate
@@ -211,6 +211,20 @@ class RunClaim:
     spent: int = 0
 
 
+class QuotaHealth(TypedDict):
+    """A quota store in the gateway's ``/healthz`` (``quota``): its kind and whether it is reached; the shared
+    store adds where it is (password hidden), its refusals, the releases it lost, the runs left unmarked and its
+    last error."""
+
+    store: str
+    reachable: bool
+    url: NotRequired[str]
+    refused: NotRequired[int]
+    lost_releases: NotRequired[int]
+    unmarked_runs: NotRequired[int]
+    last_error: NotRequired[str | None]
+
+
 class QuotaCounter(Protocol):
     """Counts the allowed calls under each grant's quota."""
 
@@ -269,7 +283,7 @@ class QuotaCounter(Protocol):
         (never blocks)."""
         ...
 
-    def health(self) -> dict[str, Any]: ...
+    def health(self) -> QuotaHealth: ...
 
     def close(self) -> None: ...
 
@@ -387,7 +401,7 @@ class LocalQuota:
         held = self._runs.get(run)
         return held is not None and held[0] == event_id
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> QuotaHealth:
         return {"store": self.kind, "reachable": True}
 
     def close(self) -> None:
@@ -808,7 +822,7 @@ class PostgresQuota:
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> QuotaHealth:
         self._check_if_idle()
         with self._lock:
             return {

@@ -42,14 +42,15 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal, TypedDict
 from urllib.parse import unquote
 
 import aiohttp
 from aiohttp import web
 
 from chain.node.linger import Discard, refusal_answer
-from gateway.breaker import CircuitBreaker
+from chain.trustview import TrustViewHealth
+from gateway.breaker import BreakerHealth, CircuitBreaker
 from gateway.headers import (
     CALLER_ORG_HEADER,
     CLIENT_CERT_HEADER,
@@ -62,10 +63,10 @@ from gateway.headers import (
     REASON_HEADER,
     TRACE_HEADER,
 )
-from gateway.inflight import InFlightLimiter
-from gateway.policy import ChainUnavailableError, ChainView, Decision, Service
+from gateway.inflight import InFlightHealth, InFlightLimiter
+from gateway.policy import ChainUnavailableError, ChainView, ChainViewHealth, Decision, Service
 from gateway.psi import PsiGuard, PsiStep, RecordMismatchError, claimed_tag, expects_record, record_fields
-from gateway.quota import LocalQuota, QuotaCounter, QuotaUnavailableError, RunKey, keep_run
+from gateway.quota import LocalQuota, QuotaCounter, QuotaHealth, QuotaUnavailableError, RunKey, keep_run
 from network.certificates import AuthError, Caller, CallerAuthenticator
 from notary.event import UnsequencedEvent
 from notary.submit.digest import DigestSalts, GatewaySalt, body_digest, digest_hash, request_digest, response_digest
@@ -140,6 +141,31 @@ class _Metrics:
         self.not_found = 0
         self.latency_us_sum = 0
         self.latency_count = 0
+
+
+class OutboxHealth(TypedDict):
+    last_seq: int
+    shipped_seq: int
+    pending: int
+    max_pending: int
+    oldest_pending_ms: int | None
+
+
+class GatewayHealth(TypedDict):
+    """The gateway's admin ``/healthz``, which ``consortium up``'s alarm probe reads (``network.alarms.probe``):
+    ``degraded`` while an alarm holds, and each part's own report."""
+
+    status: Literal["ok", "degraded"]
+    gateway: str
+    mode: str
+    alarms: list[str]
+    outbox: OutboxHealth
+    chain: ChainViewHealth
+    trust: TrustViewHealth | None
+    shipper: Mapping[str, object]
+    upstream: BreakerHealth
+    in_flight: InFlightHealth
+    quota: QuotaHealth
 
 
 class Gateway:
@@ -991,11 +1017,11 @@ class Gateway:
 
     # ------------------------------------------------------------------------------------------ admin
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> GatewayHealth:
         stats = self.outbox.stats()
         chain = self.chain.health()
         shipper = dict(self._shipper_status()) if self._shipper_status else {}
-        alarms = []
+        alarms: list[str] = []
         if stats.high:
             alarms.append("outbox-high")
         if chain.get("stale"):

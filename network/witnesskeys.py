@@ -33,7 +33,7 @@ import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 from chain.ids import Role
 from network.description import ConsortiumDescription
@@ -68,6 +68,18 @@ class WitnessKeysError(NetworkError):
     """The witness keys cannot be read from the chain as this consortium is described."""
 
 
+class WitnessKeysJSON(TypedDict):
+    """Where a checkpoint's witness keys and log key come from (:meth:`CheckpointWitnesses.to_json`), as the
+    explorer's ``/api/v1/keys`` says it (``witness_keys``)."""
+
+    source: Literal["consortium.json", "chain"]
+    block: int | None
+    anchored: bool
+    detail: str
+    log_key: Literal["consortium.json", "chain"]
+    log_key_detail: str
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class CheckpointWitnesses:
     """The witness keys (org → raw public keys) and the policy a checkpoint's cosignatures are counted under, the
@@ -95,7 +107,7 @@ class CheckpointWitnesses:
         where = "the anchor's block" if self.anchored else "the head: the checkpoint is not anchored"
         return f"log key valid on chain at block {self.block} ({where})"
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> WitnessKeysJSON:
         return {
             "source": "consortium.json" if self.block is None else "chain",
             "block": self.block,

@@ -41,11 +41,11 @@ import base64
 import binascii
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypedDict, TypeVar
 
 from notary.log.errors import MalformedError
 from notary.mpt import MAX_PROOF_NODES
-from notary.receipt import Receipt
+from notary.receipt import Receipt, ReceiptJSON
 
 FORMAT_V1 = "consortium-ledger/evidence/v1"
 FORMAT_V2 = "consortium-ledger/evidence/v2"
@@ -63,6 +63,89 @@ PENDING_PARTS = ("checkpoint", "anchor")
 
 T = TypeVar("T")
 PendingPart = Literal["checkpoint", "anchor"]
+
+
+# -- the JSON of each part, as ``to_json`` writes it and ``from_json`` reads it back ------------------------------
+
+
+class EvidenceCheckpointJSON(TypedDict):
+    size: int
+    note: str
+    cosigners: list[str]
+
+
+class EvidenceInclusionJSON(TypedDict):
+    size: int
+    proof: list[str]
+
+
+class AnchorTransactionJSON(TypedDict):
+    hash: str
+    raw: str
+    index: int
+
+
+class AnchorBlockJSON(TypedDict):
+    """``anchor.block`` of a v1 bundle: the whole block."""
+
+    number: int
+    hash: str
+    header: str
+    transactions: list[str]
+    receipts: list[str]
+
+
+class AnchorProofsJSON(TypedDict):
+    """``anchor.block`` of a v2 bundle: the header and the two proofs."""
+
+    number: int
+    hash: str
+    header: str
+    transaction_proof: list[str]
+    receipt: str
+    receipt_proof: list[str]
+
+
+class SealsJSON(TypedDict):
+    format: str
+    round: int
+    seals: int
+    validators: list[str]
+
+
+class NoSealsJSON(TypedDict):
+    format: None
+    note: str
+
+
+class AnchorEvidenceJSON(TypedDict):
+    chain_id: int
+    contract: str
+    size: int
+    transaction: AnchorTransactionJSON
+    block: AnchorProofsJSON | AnchorBlockJSON
+    seals: SealsJSON | NoSealsJSON
+
+
+class PendingJSON(TypedDict):
+    part: PendingPart
+    reason: str
+
+
+class EvidenceBundleJSON(TypedDict):
+    """A whole bundle, keys in the order the notary writes them (``KEYS``)."""
+
+    format: str
+    origin: str
+    event_id: str
+    index: int
+    entry: str
+    leaf_hash: str
+    receipt: ReceiptJSON
+    checkpoint: EvidenceCheckpointJSON | None
+    inclusion: EvidenceInclusionJSON | None
+    anchor: AnchorEvidenceJSON | None
+    pending: list[PendingJSON]
 
 
 # -- field decoders: each names the field it refuses ------------------------------------------------------------
@@ -178,7 +261,7 @@ class EvidenceReceipt:
         """The receipt to verify (``notary.receipt.verify_receipt``): the signed note and the path."""
         return Receipt(self.event_id, self.index, self.leaf_hash, self.batch_note.encode("utf-8"), self.batch_proof)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> ReceiptJSON:
         return {
             "event_id": self.event_id,
             "origin": self.origin,
@@ -219,7 +302,7 @@ class EvidenceCheckpoint:
 
     KEYS: ClassVar[tuple[str, ...]] = ("size", "note", "cosigners")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> EvidenceCheckpointJSON:
         return {"size": self.size, "note": self.note, "cosigners": list(self.cosigners)}
 
     @classmethod
@@ -241,7 +324,7 @@ class EvidenceInclusion:
 
     KEYS: ClassVar[tuple[str, ...]] = ("size", "proof")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> EvidenceInclusionJSON:
         return {"size": self.size, "proof": [_b64_text(h) for h in self.proof]}
 
     @classmethod
@@ -263,7 +346,7 @@ class AnchorTransaction:
 
     KEYS: ClassVar[tuple[str, ...]] = ("hash", "raw", "index")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> AnchorTransactionJSON:
         return {"hash": _hex_text(self.hash), "raw": _hex_text(self.raw), "index": self.index}
 
     @classmethod
@@ -289,7 +372,7 @@ class AnchorBlock:
 
     KEYS: ClassVar[tuple[str, ...]] = ("number", "hash", "header", "transactions", "receipts")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> AnchorBlockJSON:
         return {
             "number": self.number,
             "hash": _hex_text(self.hash),
@@ -326,7 +409,7 @@ class AnchorProofs:
 
     KEYS: ClassVar[tuple[str, ...]] = ("number", "hash", "header", "transaction_proof", "receipt", "receipt_proof")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> AnchorProofsJSON:
         return {
             "number": self.number,
             "hash": _hex_text(self.hash),
@@ -361,7 +444,7 @@ class Seals:
 
     KEYS: ClassVar[tuple[str, ...]] = ("format", "round", "seals", "validators")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> SealsJSON:
         return {
             "format": self.format,
             "round": self.round,
@@ -392,7 +475,7 @@ class NoSeals:
 
     KEYS: ClassVar[tuple[str, ...]] = ("format", "note")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> NoSealsJSON:
         return {"format": None, "note": self.note}
 
     @classmethod
@@ -428,7 +511,7 @@ class AnchorEvidence:
 
     KEYS: ClassVar[tuple[str, ...]] = ("chain_id", "contract", "size", "transaction", "block", "seals")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> AnchorEvidenceJSON:
         return {
             "chain_id": self.chain_id,
             "contract": self.contract,
@@ -462,7 +545,7 @@ class Pending:
 
     KEYS: ClassVar[tuple[str, ...]] = ("part", "reason")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> PendingJSON:
         return {"part": self.part, "reason": self.reason}
 
     @classmethod
@@ -579,7 +662,7 @@ class EvidenceBundle:
         if self.anchor is not None and self.anchor.format != self.format:
             raise ValueError(f"a bundle of format {self.format} cannot hold an anchor part of {self.anchor.format}")
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> EvidenceBundleJSON:
         """The bundle as the notary's API writes it (``GET /v1/evidence/{event_id}``)."""
         return {
             "format": self.format,
@@ -625,15 +708,26 @@ __all__ = [
     "MAX_BLOCK_TRANSACTIONS",
     "MAX_PROOF_NODES",
     "AnchorBlock",
+    "AnchorBlockJSON",
     "AnchorEvidence",
+    "AnchorEvidenceJSON",
     "AnchorProofs",
+    "AnchorProofsJSON",
     "AnchorTransaction",
+    "AnchorTransactionJSON",
     "BundleParts",
     "EvidenceBundle",
+    "EvidenceBundleJSON",
     "EvidenceCheckpoint",
+    "EvidenceCheckpointJSON",
     "EvidenceInclusion",
+    "EvidenceInclusionJSON",
     "EvidenceReceipt",
     "NoSeals",
+    "NoSealsJSON",
     "Pending",
+    "PendingJSON",
+    "ReceiptJSON",
     "Seals",
+    "SealsJSON",
 ]

@@ -24,7 +24,7 @@ import binascii
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from notary.log.errors import MalformedError
 from notary.log.hashing import SHA256, TreeHash
@@ -70,6 +70,20 @@ def _decimal(text: str) -> int:
     return int(text)
 
 
+class ReceiptJSON(TypedDict):
+    """A receipt as the notary's API writes it, alone (``GET /v1/receipts/{event_id}``), in a batch's answer and
+    in an evidence bundle."""
+
+    event_id: str
+    origin: str
+    index: int
+    leaf_hash: str
+    time_ms: int
+    mmd_s: int
+    batch_note: str
+    batch_proof: list[str]
+
+
 @dataclass(frozen=True, slots=True)
 class Receipt:
     """One event's receipt: its index and leaf hash, the signed batch statement and the path into the batch."""
@@ -80,7 +94,7 @@ class Receipt:
     note: bytes  # the signed BatchStatement
     proof: tuple[bytes, ...]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> ReceiptJSON:
         statement = _statement_of(self.note)
         return {
             "event_id": self.event_id,

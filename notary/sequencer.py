@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, TypedDict, runtime_checkable
 
 from notary.errors import (
     BatchTooLargeError,
@@ -50,7 +50,7 @@ from notary.log.hashing import HASH_SIZE
 from notary.log.note import Signer
 from notary.log.tiles import TILE_WIDTH
 from notary.logsuite import INTL, LogSuite, PrivateKey, suite_of_key
-from notary.receipt import BatchStatement, Receipt, batch_receipt, batch_receipts, sign_batch
+from notary.receipt import BatchStatement, Receipt, ReceiptJSON, batch_receipt, batch_receipts, sign_batch
 from notary.storage.base import BatchWrite, EntryRow, NotaryStorage, TreeState
 
 BATCH_CONTEXT = b"consortium-ledger/batch/v1\n"
@@ -68,6 +68,20 @@ class SequencerSettings:
     window_future_ms: int = 300_000  # and events from more than 5 minutes in the future
 
 
+class GapJSON(TypedDict):
+    first: int
+    last: int
+
+
+class BatchResultJSON(TypedDict):
+    """The answer to a batch (``POST /v1/batches``)."""
+
+    new: int
+    duplicates: int
+    gaps: list[GapJSON]
+    receipts: list[ReceiptJSON]
+
+
 @dataclass(frozen=True, slots=True)
 class BatchResult:
     receipts: list[Receipt]
@@ -75,7 +89,7 @@ class BatchResult:
     duplicates: int
     gaps: list[tuple[int, int]] = field(default_factory=list)  # gaps this batch revealed, (first, last)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> BatchResultJSON:
         return {
             "new": self.new,
             "duplicates": self.duplicates,

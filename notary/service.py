@@ -16,11 +16,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from chain.jsonlog import configure_json_logging
 from chain.tx import Signer
-from notary.anchor import Anchorer, ChainClient
+from notary.anchor import Anchorer, AnchoringStatus, ChainClient
 from notary.bundle import EvidenceBundle
 from notary.checkpointer import Checkpointer, Witness, WitnessFollower, WitnessPolicy
 from notary.errors import ConflictError, NotaryError, NotFoundError, StoreError, UnprocessableError
@@ -30,7 +30,7 @@ from notary.logsuite import INTL, LogSuite, PrivateKey, suite_of_vkey
 from notary.reader import LogReader
 from notary.sequencer import GatewayKeySource, Sequencer, SequencerSettings
 from notary.storage.base import AlarmRow, CheckpointRow, NotaryStorage
-from notary.storage.leader import Leadership, SoleLeader
+from notary.storage.leader import Leadership, LeadershipStatus, SoleLeader
 from notary.storage.sqlite import LogStore
 from suite.sm2 import SM2PrivateKey
 
@@ -130,6 +130,30 @@ def log_started(directory: Path, storage: str | None = None, object_store: str |
         return store.holds_log()
     finally:
         store.close()
+
+
+class WitnessStatusJSON(TypedDict):
+    status: int  # the witness's HTTP status at the last round, 0 when unreachable
+    detail: str
+
+
+class NotaryHealth(TypedDict):
+    """What :meth:`NotaryService.health` reports: the figures of ``/healthz`` (``notary.api.schemas.Health``) and
+    ``/metrics``, which ``consortium up``'s alarm probe and the explorer read."""
+
+    origin: str
+    vkey: str
+    size: int
+    signed_size: int
+    published_size: int
+    published_ms: int | None
+    witnesses: dict[str, WitnessStatusJSON]
+    policy: str
+    anchored_size: int
+    anchoring: AnchoringStatus | None
+    gaps: int
+    alarms: int
+    leader: LeadershipStatus
 
 
 class NotaryService:
@@ -394,7 +418,7 @@ class NotaryService:
         )  # fmt: skip
         return row
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> NotaryHealth:
         published = self.store.latest_checkpoint(published=True)
         signed = self.store.latest_checkpoint(published=False)
         return {

@@ -32,7 +32,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from chain.backend import Backend, EthTesterBackend, RpcBackend
 from chain.contracts.grants import AccessGrantsClient, CheckResult, GrantStatus, PrivateTerms
@@ -207,6 +207,16 @@ class HeaderKeep(Protocol):
     def save(self, kept: KeptHeader) -> None: ...
 
 
+class ProvenHeadersHealth(TypedDict):
+    """What :meth:`TrustedHeads.health` reports (a gateway's ``/healthz``, ``chain.headers``)."""
+
+    newest: int | None
+    resumed_from: int | None
+    kept: int | None
+    checked: int
+    keep_problem: str | None
+
+
 class TrustedHeads:
     """Headers of the chain at ``rpc`` accepted by the light client (``chain.lightclient``): the first from the
     genesis, whose validator set must be ``founders`` (the consortium's founding validators), each next one only
@@ -249,7 +259,7 @@ class TrustedHeads:
     def newest(self) -> VerifiedHeader | None:
         return self._newest
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> ProvenHeadersHealth:
         """For a gateway's ``/healthz``: the newest header accepted (its number; None before the first walk), the
         kept header the first walk resumed from (None: from the genesis, or no walk yet), the number of the
         header kept now, the headers checked so far and why the newest could not be kept, if it could not."""

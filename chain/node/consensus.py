@@ -82,7 +82,15 @@ from chain.node.equivocations import EquivocationLog
 from chain.node.health import PEER_WITHHELD_KINDS, Histogram, NodeStatus, SyncEvidence, in_quorum, last_block_age
 from chain.node.node import Node, TransactionRefusedError
 from chain.node.peerauth import NodeCertificates
-from chain.node.peers import MAX_BLOCKS, MAX_BLOCKS_BYTES, STATUS_INTERVAL_S, Handlers, PeerLinks, PeerServer
+from chain.node.peers import (
+    MAX_BLOCKS,
+    MAX_BLOCKS_BYTES,
+    STATUS_INTERVAL_S,
+    Handlers,
+    PeerLinks,
+    PeerServer,
+    PeerStatusJSON,
+)
 from chain.node.signed import SignedLog
 from chain.node.store import StoreError
 from chain.qbft import messages as m
@@ -658,7 +666,7 @@ class ConsensusNode:
         self.server.stop()
         self.node.on_submit = None
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> PeerStatusJSON:
         """What ``GET /qbft/v1/status`` answers a peer: this node's account, head, height and round."""
         head = self.node.head()
         return {

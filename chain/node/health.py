@@ -57,7 +57,7 @@ import bisect
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 from eth_utils.address import to_checksum_address
 
@@ -78,6 +78,42 @@ FINALITY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 PEER_WITHHELD_KINDS = ("messages", "transactions", "status")
 
 Mode = Literal["alone", "validator", "follower"]
+
+
+class NodeStatusJSON(TypedDict):
+    """The result of ``consortium_nodeStatus`` (:meth:`NodeStatus.to_json`), which ``consortium chain status`` and
+    ``consortium up``'s alarm probe read: addresses checksummed, counters by address or by kind as objects."""
+
+    head: int
+    hash: str
+    mode: Mode
+    height: int
+    round: int | None
+    validators: list[str]
+    peers: int
+    peersConnected: int
+    inSync: bool
+    inQuorum: bool
+    roundChanges: int
+    proposed: int
+    missedProposals: int
+    missedProposalsBy: dict[str, int]
+    synced: int
+    lastBlockAgeSeconds: float | None
+    abstaining: bool
+    abstainedHeights: int
+    signedConflictsRefused: int
+    peerWithheld: dict[str, int]
+    peerRequestsRefused: int
+
+
+class NodeHealthJSON(TypedDict):
+    """The body of ``GET /health``."""
+
+    head: int
+    mode: Mode
+    inSync: bool
+    inQuorum: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +148,7 @@ class NodeStatus:
         """What ``GET /health`` answers 200 for: sealing alone, or in sync and in quorum."""
         return self.mode == "alone" or (self.in_sync and self.in_quorum)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> NodeStatusJSON:
         """The result of ``consortium_nodeStatus``."""
         return {
             "head": self.head,
@@ -138,7 +174,7 @@ class NodeStatus:
             "peerRequestsRefused": self.peer_requests_refused,
         }
 
-    def health_json(self) -> dict[str, Any]:
+    def health_json(self) -> NodeHealthJSON:
         """The body of ``GET /health``."""
         return {"head": self.head, "mode": self.mode, "inSync": self.in_sync, "inQuorum": self.in_quorum}
 

@@ -72,10 +72,10 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import parse_qs, urlsplit
 
 import rlp
@@ -124,13 +124,31 @@ IDLE_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 10.0
 
 
+class PeerStatusJSON(TypedDict):
+    """What ``GET /qbft/v1/status`` answers a peer (``chain.node.consensus``): the node's account, head, height and
+    round, and its counters. A peer takes the address and the head from it, each only when well formed."""
+
+    address: str
+    head: int
+    hash: str
+    height: int
+    round: int | None
+    validator: bool
+    decided: int
+    proposed: int
+    round_changes: int
+    synced: int
+    peers: int
+    peers_connected: int
+
+
 @dataclass(frozen=True, slots=True)
 class Handlers:
     """What the server does with what it receives (the node's consensus loop and mempool)."""
 
     message: Callable[[int, bytes], bool]
     transaction: Callable[[bytes], None]
-    status: Callable[[], dict[str, Any]]
+    status: Callable[[], Mapping[str, object]]  # the node's: a PeerStatusJSON
     #: The equivocation evidence the consensus loop kept (none by default).
     equivocations: Callable[[], Sequence[Equivocation]] = tuple
 
@@ -750,7 +768,7 @@ class PeerLinks:
         retry = CONTACT_RETRY_S
         while not (self._stopping.is_set() or peer.stopping.is_set()):
             wait = self.status_interval
-            status: dict[str, Any] | None = None
+            status: Mapping[str, object] | None = None
             try:
                 connection = connection or self._connection(url)
                 if self._refuses(peer, connection):  # not asked: nothing of it is taken, on_connect not run
@@ -805,7 +823,7 @@ class PeerLinks:
             if link is not None and not ok:
                 link.contact_due = True  # what it missed is passed on, and taken, at its next answered status
 
-    def _learn(self, url: str, status: dict[str, Any]) -> None:
+    def _learn(self, url: str, status: Mapping[str, object]) -> None:
         address, head = status.get("address"), status.get("head")
         known = None
         if isinstance(address, str) and len(address) == 42 and address[:2] == "0x":

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import rlp
 from eth_utils.address import to_checksum_address
@@ -70,6 +70,19 @@ class InvalidEvidenceError(ChainError):
     """A record that does not prove an equivocation; the message says which check failed."""
 
 
+class EquivocationJSON(TypedDict):
+    """A record as ``qbft_getEquivocations`` and a node's peer route answer it (:meth:`Equivocation.to_json`):
+    the validator checksummed, scalars as ``0x`` hex, the message type by name and by code, both bodies as hex."""
+
+    validator: str
+    height: str
+    round: str
+    type: str
+    code: str
+    first: str
+    second: str
+
+
 @dataclass(frozen=True, slots=True)
 class Equivocation:
     """Two conflicting messages one validator signed: ``first`` and ``second`` are their wire bodies (RLP, as
@@ -82,7 +95,7 @@ class Equivocation:
     first: bytes
     second: bytes
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> EquivocationJSON:
         return {
             "validator": to_checksum_address(self.validator),
             "height": hex(self.height),
@@ -94,7 +107,7 @@ class Equivocation:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Equivocation:
+    def from_json(cls, data: Mapping[str, Any]) -> Equivocation:
         """A record from :meth:`to_json`'s form (``qbft_getEquivocations``); :class:`MalformedError` if it is not."""
         try:
             return cls(

@@ -28,7 +28,7 @@ from explorer.calls import CallFilter, CallStore
 from explorer.chainindex import ChainIndex
 from explorer.equivocations import EquivocationBook
 from explorer.errors import ChainUnavailableError, InvalidParameterError
-from explorer.keys import consortium_keys
+from explorer.keys import ConsortiumKeysJSON, consortium_keys
 from explorer.notary_client import NotaryClient
 from explorer.state import ChainState
 from network.description import ConsortiumDescription
@@ -131,7 +131,7 @@ class Explorer:
             chosen = self.witnesses_for(claimed_checkpoint_size(bundle))
         return with_witnesses(self.roots, self.description, chosen)
 
-    def keys(self, size: int | None = None, chosen: CheckpointWitnesses | None = None) -> dict[str, Any]:
+    def keys(self, size: int | None = None, chosen: CheckpointWitnesses | None = None) -> ConsortiumKeysJSON:
         """The consortium's public keys for verifying the log's checkpoint of ``size`` (the witnesses valid now
         without it; ``chosen``: those already looked up, ``witnesses_for(size)``):
         :func:`explorer.keys.consortium_keys`."""

@@ -21,6 +21,7 @@ from explorer import access
 from explorer.api.deps import MAX_PAGE, Before, CurrentPerson, ExplorerDep, Limit
 from explorer.api.schemas import Anchors, CheckpointPage, Gaps, Keys
 from explorer.chainindex import ChainIndex
+from explorer.keys import ConsortiumKeysJSON
 from network.logsetup import log_origin
 from notary.storage.base import CheckpointJSON
 
@@ -43,7 +44,7 @@ def keys(
         Query(ge=0, le=MAX_SIZE, description="the checkpoint's size: its witnesses are those valid on chain at the "
               "block that anchored it (at the head if it is not anchored); without it, those valid now"),
     ] = None,
-) -> dict[str, Any]:  # fmt: skip
+) -> ConsortiumKeysJSON:  # fmt: skip
     return explorer.keys(size)
 
 

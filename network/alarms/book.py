@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from network.alarms.rules import SEVERITIES, Condition, Param, Severity
 
@@ -33,6 +33,22 @@ RESOLVE_AFTER_S = 10.0
 RULE_FIRE_AFTER_S: Mapping[str, float] = {}
 #: Resolved alarms kept for readers (the explorer), newest first.
 KEEP_RESOLVED = 100
+
+
+class AlarmJSON(TypedDict):
+    """An alarm in the alarms document (``network.alarms.store``) and, without the summary's code and
+    parameters, in a webhook's (``network.alarms.webhook``)."""
+
+    id: str
+    rule: str
+    severity: Severity
+    subject: str
+    org: str | None
+    summary: str
+    summary_code: str | None
+    summary_params: dict[str, Param]
+    since_ms: int
+    resolved_ms: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +67,7 @@ class Alarm:
     code: str = ""
     params: Mapping[str, Param] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> AlarmJSON:
         return {
             "id": self.id,
             "rule": self.rule,
@@ -136,10 +152,10 @@ class AlarmBook:
             if alarm is not None:
                 self._absent_since.pop(key, None)
                 if condition.severity != alarm.severity:
-                    alarm = replace(alarm, severity=condition.severity, **_said(condition))
+                    alarm = _said(replace(alarm, severity=condition.severity), condition)
                     out.append(Transition("changed", alarm, now))
                 elif condition.summary != alarm.summary:
-                    alarm = replace(alarm, **_said(condition))
+                    alarm = _said(alarm, condition)
                 self._active[key] = alarm
                 continue
             pending = self._pending.setdefault(key, _Pending(now, condition))
@@ -160,9 +176,9 @@ class AlarmBook:
         return out
 
 
-def _said(condition: Condition) -> dict[str, Any]:
-    """What a condition's summary says, for the alarm it updates."""
-    return {"summary": condition.summary, "code": condition.code, "params": condition.params}
+def _said(alarm: Alarm, condition: Condition) -> Alarm:
+    """``alarm`` saying what ``condition``'s summary says."""
+    return replace(alarm, summary=condition.summary, code=condition.code, params=condition.params)
 
 
 def _params(value: Any) -> dict[str, Param]:

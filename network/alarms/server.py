@@ -38,7 +38,7 @@ import logging
 import ssl
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -239,7 +239,7 @@ def answer(
     path: str,
     authorization: str | None,
     client_refused: str | None = None,
-) -> tuple[int, dict[str, Any]]:
+) -> tuple[int, Mapping[str, object]]:
     """The status and JSON body of a request: 404 for another path, 405 for another method, 403 when the
     endpoint is served over mutual TLS and the client certificate is refused (``client_refused`` says why), 401
     without the token (checked in constant time), else 200 and the document of ``state()``."""
@@ -348,7 +348,7 @@ class _Handler(PooledHandler):
             status, body = 500, {"error": "internal", "detail": "the alarms could not be read; see up's log"}
         self._write(status, body)
 
-    def _write(self, status: int, body: dict[str, Any], close: bool = False) -> None:
+    def _write(self, status: int, body: Mapping[str, object], close: bool = False) -> None:
         data = json.dumps(body, ensure_ascii=False).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

@@ -14,10 +14,10 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from chain.errors import MalformedError
-from network.alarms.book import Alarm
+from network.alarms.book import Alarm, AlarmJSON
 
 FORMAT = "consortium-ledger/alarms/v1"
 ALARMS_DIR = "alarms"
@@ -26,13 +26,23 @@ ALARMS_FILE = "alarms.json"
 MAX_BYTES = 4 * 1024 * 1024
 
 
+class AlarmsJSON(TypedDict):
+    """The alarms document (``FORMAT``): what ``DIR/alarms/alarms.json`` and the alarm endpoint hold, and what the
+    explorer reads back through :func:`parse_alarms`."""
+
+    format: str
+    evaluated_ms: int | None
+    active: list[AlarmJSON]
+    resolved: list[AlarmJSON]
+
+
 @dataclass(frozen=True, slots=True)
 class AlarmState:
     evaluated_ms: int | None
     active: tuple[Alarm, ...]
     resolved: tuple[Alarm, ...]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> AlarmsJSON:
         return {
             "format": FORMAT,
             "evaluated_ms": self.evaluated_ms,

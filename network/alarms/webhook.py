@@ -18,11 +18,11 @@ import logging
 import queue
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 
-from network.alarms.book import Transition
+from network.alarms.book import Kind, Transition
 
 log = logging.getLogger("network.alarms")
 
@@ -31,7 +31,24 @@ QUEUE_SIZE = 1000
 ATTEMPTS = 8
 
 
-def alarm_document(consortium: str, transition: Transition) -> dict[str, Any]:
+class AlarmDocumentJSON(TypedDict):
+    """The webhook's document (``FORMAT``): one transition of one alarm."""
+
+    format: str
+    consortium: str
+    transition: Kind
+    time_ms: int
+    alarm: dict[str, object]
+
+
+class WebhookStatus(TypedDict):
+    url: str
+    queued: int
+    delivered: int
+    dropped: int
+
+
+def alarm_document(consortium: str, transition: Transition) -> AlarmDocumentJSON:
     """The webhook's JSON document of ``transition``: the alarm's fields of the format, its summary in English (the
     summary's code and parameters, for a page's words, are the explorer's, not the format's)."""
     alarm = {k: v for k, v in transition.alarm.to_json().items() if k not in ("summary_code", "summary_params")}
@@ -90,7 +107,7 @@ class WebhookSender:
                 except queue.Empty:
                     pass
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> WebhookStatus:
         return {"url": self.url, "queued": self._queue.qsize(), "delivered": self.delivered, "dropped": self.dropped}
 
     def _count_drop(self, why: str) -> None:

@@ -6,8 +6,6 @@ answers ``{"ok": true}``, enough for a liveness probe, and ``/metrics`` answers 
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
@@ -15,6 +13,7 @@ from notary.api import errors
 from notary.api.deps import Service, client_certificate
 from notary.api.schemas import Health
 from notary.readauth import ReadAccess, UnauthenticatedError
+from notary.service import NotaryHealth
 
 router = APIRouter(tags=["operations"])
 
@@ -34,7 +33,7 @@ def _check(request: Request) -> None:
     response_model_exclude_unset=True,
     summary="Liveness; the figures to members, witnesses and the monitor",
 )
-def health(service: Service, request: Request) -> dict[str, Any]:
+def health(service: Service, request: Request) -> dict[str, object]:
     try:
         _check(request)
     except UnauthenticatedError:
@@ -53,7 +52,7 @@ def metrics(service: Service, request: Request) -> str:
     return metrics_text(service.health())
 
 
-def metrics_text(health: dict[str, Any]) -> str:
+def metrics_text(health: NotaryHealth) -> str:
     """The gauges of ``health`` in Prometheus' text format."""
     lines = [
         "# TYPE notary_tree_size gauge",

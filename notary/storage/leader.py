@@ -35,7 +35,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypedDict
 
 from notary.storage.base import StoreError
 
@@ -51,6 +51,16 @@ LEADER_LOCK: Final = 0x6E6F_7461_7279_4C64  # "notaryLd"
 OnChange = Callable[[bool, int | None, str], None]
 
 
+class LeadershipStatus(TypedDict):
+    """What :meth:`Leadership.status` reports, in the notary's health as ``leader``."""
+
+    leader: bool
+    token: int | None
+    since_ms: int | None
+    replica: str
+    election: Literal["none", "postgresql"]
+
+
 class Leadership(Protocol):
     def leading(self) -> bool:
         """Whether this replica leads now (and so runs the leader-only duties)."""
@@ -60,7 +70,7 @@ class Leadership(Protocol):
         """The token to fence leader-only writes with; None while not leading."""
         ...
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> LeadershipStatus:
         """For ``/healthz``: ``leader``, ``token``, ``since_ms``, ``replica``, ``election``."""
         ...
 
@@ -86,7 +96,7 @@ class SoleLeader:
     def fencing_token(self) -> int | None:
         return None
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> LeadershipStatus:
         since = self._since_ms
         return {"leader": True, "token": None, "since_ms": since, "replica": replica_name(), "election": "none"}
 
@@ -149,7 +159,7 @@ class PostgresLeader:
         conn = self._conn
         return None if conn is None or conn.closed else int(conn.info.backend_pid)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> LeadershipStatus:
         token = self.fencing_token()
         return {
             "leader": token is not None,

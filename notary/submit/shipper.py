@@ -40,8 +40,8 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, TypedDict
+from collections.abc import Callable, Mapping
+from typing import TypedDict
 
 import httpx
 
@@ -267,7 +267,7 @@ class Shipper:
             raise _UnavailableError(f"notary unreachable: {type(exc).__name__}: {exc}") from exc
 
     @staticmethod
-    def _answer(response: httpx.Response, count: int) -> dict[str, Any]:
+    def _answer(response: httpx.Response, count: int) -> Mapping[str, object]:
         """The batch answer, checked to hold one receipt per event sent (anything else is not an answer)."""
         try:
             result = response.json()

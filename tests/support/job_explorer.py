@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import cast
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from chain.contracts.grants import GrantInfo
 from explorer.api import Explorer, Limits, create_app
 from explorer.calls import CallIndex
+from explorer.keys import ConsortiumKeysJSON
 from explorer.state import Snapshot
 from network.logins import LoginError, Person
 from notary.event import QueryVisibility
@@ -55,7 +56,7 @@ def job_explorer_app(
     grants: Sequence[GrantInfo] = (),
     checkpoints: Sequence[CheckpointJSON] = (),
     notary: object | None = None,
-    keys: Callable[..., dict[str, Any]] | None = None,
+    keys: Callable[..., ConsortiumKeysJSON] | None = None,
 ) -> Iterator[FastAPI]:
     """The explorer's app whose index holds ``entries`` (leaves 0, 1, ...) and ``checkpoints``; with ``notary`` (its
     ``evidence(event_id)``) and ``keys`` (``Explorer.keys``), a call's evidence and the keys to check it against."""

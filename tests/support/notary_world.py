@@ -152,7 +152,7 @@ class LogWorld:
             assert service.anchorer is not None
             service.anchorer.step(force=True)
             wait_until(lambda: service.store.anchors(state="confirmed"), "the anchor to be confirmed", ANCHOR_DEADLINE)
-            bundle: dict[str, Any] = service.evidence(event_id).to_json()
+            bundle: dict[str, Any] = dict(service.evidence(event_id).to_json())  # the JSON, to tamper with
         finally:
             service.stop()
         assert bundle["anchor"] is not None

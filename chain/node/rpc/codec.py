@@ -11,7 +11,7 @@ import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import rlp
 from eth._utils.calculations import fake_exponential
@@ -209,10 +209,128 @@ class BlockReceipts:
         return cls(receipts, [0, *itertools.accumulate(len(r.logs) for r in receipts)])
 
 
-def format_block(block: BlockAPI, full: bool, sender_of: Callable[[SignedTransactionAPI], bytes]) -> dict[str, Any]:
+# -- the result objects, as Ethereum clients read them (execution-apis' schemas) -------------------------------
+
+
+class AccessListEntryJSON(TypedDict):
+    address: str
+    storageKeys: list[str]
+
+
+class AuthorizationJSON(TypedDict):
+    chainId: str
+    address: str
+    nonce: str
+    yParity: str
+    r: str
+    s: str
+
+
+#: A transaction object: the fields of every type, then those of its type (``gasPrice`` in each). Functional
+#: form: ``from`` is a keyword.
+TransactionJSON = TypedDict(
+    "TransactionJSON",
+    {
+        "type": str,
+        "hash": str,
+        "nonce": str,
+        "blockHash": str | None,
+        "blockNumber": str | None,
+        "transactionIndex": str | None,
+        "from": str,
+        "to": str | None,
+        "value": str,
+        "gas": str,
+        "input": str,
+        "gasPrice": NotRequired[str],
+        "chainId": NotRequired[str],
+        "yParity": NotRequired[str],
+        "v": NotRequired[str],
+        "r": NotRequired[str],
+        "s": NotRequired[str],
+        "accessList": NotRequired[list[AccessListEntryJSON]],
+        "maxFeePerGas": NotRequired[str],
+        "maxPriorityFeePerGas": NotRequired[str],
+        "maxFeePerBlobGas": NotRequired[str],
+        "blobVersionedHashes": NotRequired[list[str]],
+        "authorizationList": NotRequired[list[AuthorizationJSON]],
+    },
+)
+
+
+class BlockJSON(TypedDict):
+    """A block object: ``transactions`` holds transaction objects, or only their hashes."""
+
+    number: str
+    hash: str
+    parentHash: str
+    nonce: str
+    mixHash: str
+    sha3Uncles: str
+    logsBloom: str
+    transactionsRoot: str
+    stateRoot: str
+    receiptsRoot: str
+    miner: str
+    difficulty: str
+    totalDifficulty: str
+    extraData: str
+    size: str
+    gasLimit: str
+    gasUsed: str
+    timestamp: str
+    transactions: list[TransactionJSON] | list[str]
+    uncles: list[str]
+    baseFeePerGas: str
+    withdrawalsRoot: str
+    withdrawals: list[object]
+    blobGasUsed: str
+    excessBlobGas: str
+    parentBeaconBlockRoot: str
+    requestsHash: str
+
+
+class LogJSON(TypedDict):
+    address: str
+    topics: list[str]
+    data: str
+    blockNumber: str
+    blockHash: str
+    blockTimestamp: str
+    transactionHash: str
+    transactionIndex: str
+    logIndex: str
+    removed: bool
+
+
+#: A transaction receipt; a blob transaction's adds its blob gas. Functional form: ``from`` is a keyword.
+TxReceiptJSON = TypedDict(
+    "TxReceiptJSON",
+    {
+        "type": str,
+        "status": str,
+        "transactionHash": str,
+        "transactionIndex": str,
+        "blockHash": str,
+        "blockNumber": str,
+        "from": str,
+        "to": str | None,
+        "contractAddress": str | None,
+        "cumulativeGasUsed": str,
+        "gasUsed": str,
+        "effectiveGasPrice": str,
+        "logs": list[LogJSON],
+        "logsBloom": str,
+        "blobGasUsed": NotRequired[str],
+        "blobGasPrice": NotRequired[str],
+    },
+)
+
+
+def format_block(block: BlockAPI, full: bool, sender_of: Callable[[SignedTransactionAPI], bytes]) -> BlockJSON:
     """A block object; with ``full``, transaction objects (``sender_of`` gives their senders), else their hashes."""
     h: Any = block.header  # a Prague header: every post-merge field is present
-    transactions: list[Any] = (
+    transactions: list[TransactionJSON] | list[str] = (
         [format_transaction(tx, block, i, sender_of(tx)) for i, tx in enumerate(block.transactions)]
         if full
         else [format_data(tx.hash) for tx in block.transactions]
@@ -250,11 +368,11 @@ def format_block(block: BlockAPI, full: bool, sender_of: Callable[[SignedTransac
 
 def format_transaction(
     signed: SignedTransactionAPI, block: BlockAPI | None, index: int | None, sender: bytes
-) -> dict[str, Any]:
+) -> TransactionJSON:
     """A transaction object; ``block`` and ``index`` are None for a pending one."""
     tx: Any = signed  # which fields exist depends on the transaction type
     type_id = tx.type_id or 0
-    out: dict[str, Any] = {
+    out: TransactionJSON = {
         "type": hex(type_id),
         "hash": format_data(tx.hash),
         "nonce": hex(tx.nonce),
@@ -271,9 +389,10 @@ def format_transaction(
         out["gasPrice"] = hex(tx.gas_price)
         if tx.chain_id is not None:
             out["chainId"] = hex(tx.chain_id)
-        out.update(v=hex(tx.v), r=hex(tx.r), s=hex(tx.s))
+        out["v"], out["r"], out["s"] = hex(tx.v), hex(tx.r), hex(tx.s)
         return out
-    out.update(chainId=hex(tx.chain_id), yParity=hex(tx.y_parity), v=hex(tx.y_parity), r=hex(tx.r), s=hex(tx.s))
+    out["chainId"], out["yParity"] = hex(tx.chain_id), hex(tx.y_parity)
+    out["v"], out["r"], out["s"] = hex(tx.y_parity), hex(tx.r), hex(tx.s)
     out["accessList"] = [
         {"address": format_data(address), "storageKeys": [format_word(slot) for slot in slots]}
         for address, slots in tx.access_list
@@ -312,14 +431,14 @@ def effective_gas_price(signed: SignedTransactionAPI, block: BlockAPI | None) ->
     return min(int(tx.max_fee_per_gas), base_fee + int(tx.max_priority_fee_per_gas))
 
 
-def format_receipt(block: BlockAPI, index: int, block_receipts: BlockReceipts, sender: bytes) -> dict[str, Any]:
+def format_receipt(block: BlockAPI, index: int, block_receipts: BlockReceipts, sender: bytes) -> TxReceiptJSON:
     """The receipt of transaction ``index`` of ``block``, sent by ``sender``."""
     tx = block.transactions[index]
     receipts = block_receipts.receipts
     receipt = receipts[index]
     previous = receipts[index - 1].gas_used if index else 0
     first_log = block_receipts.first_logs[index]
-    out: dict[str, Any] = {
+    out: TxReceiptJSON = {
         "type": hex(tx.type_id or 0),
         "status": "0x1" if receipt.state_root == b"\x01" else "0x0",
         "transactionHash": format_data(tx.hash),
@@ -346,7 +465,7 @@ def format_receipt(block: BlockAPI, index: int, block_receipts: BlockReceipts, s
 
 def format_log(
     block: BlockAPI, tx_index: int, tx_hash: bytes, log_index: int, address: bytes, topics: Any, data: bytes
-) -> dict[str, Any]:
+) -> LogJSON:
     return {
         "address": format_data(address),
         "topics": [format_word(t) for t in topics],

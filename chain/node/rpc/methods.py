@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from eth.abc import BlockAPI, BlockHeaderAPI
 from eth.vm.forks.cancun.constants import MIN_BLOB_BASE_FEE
@@ -23,13 +23,17 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from chain.node import stateproof
-from chain.node.health import NodeStatus, alone_status
+from chain.node.health import NodeStatus, NodeStatusJSON, alone_status
 from chain.node.node import Node
 from chain.node.rpc.cache import CallCache, ReceiptCache, SenderCache
 from chain.node.rpc.codec import (
     BLOCK_TAGS,
+    BlockJSON,
     CallArgs,
     LogFilter,
+    LogJSON,
+    TransactionJSON,
+    TxReceiptJSON,
     blob_base_fee,
     format_block,
     format_data,
@@ -48,7 +52,7 @@ from chain.node.rpc.codec import (
 )
 from chain.node.rpc.envelope import MethodTable
 from chain.node.rpc.errors import InvalidParamsError, LimitExceededError
-from chain.qbft.evidence import Equivocation
+from chain.qbft.evidence import Equivocation, EquivocationJSON
 from chain.seal import SealError, extra_data, quorum, seal_digest, seal_signers, verify_seals
 
 #: Most blocks one eth_getLogs may scan, and most logs it may return.
@@ -58,6 +62,49 @@ MAX_LOGS = 10_000
 MAX_FEE_HISTORY = 1024
 #: Most storage keys one eth_getProof proves: a few kilobytes of proof each, so about 1.5 MB at most.
 MAX_PROOF_KEYS = 256
+
+
+class FeeHistoryJSON(TypedDict):
+    """``eth_feeHistory``'s result: the blob fields when any block is reported, ``reward`` when asked (or none)."""
+
+    oldestBlock: str
+    baseFeePerGas: list[str]
+    gasUsedRatio: list[float]
+    baseFeePerBlobGas: NotRequired[list[str]]
+    blobGasUsedRatio: NotRequired[list[float]]
+    reward: NotRequired[list[list[str]]]
+
+
+class StorageProofJSON(TypedDict):
+    key: str
+    value: str
+    proof: list[str]
+
+
+class ProofJSON(TypedDict):
+    """``eth_getProof``'s result (EIP-1186)."""
+
+    address: str
+    accountProof: list[str]
+    balance: str
+    codeHash: str
+    nonce: str
+    storageHash: str
+    storageProof: list[StorageProofJSON]
+
+
+class BlockSealsJSON(TypedDict):
+    """``consortium_getSeals``'s result: who sealed a block, checked against its parent's validator set."""
+
+    number: str
+    hash: str
+    sealHash: str
+    round: str
+    validators: list[str]
+    signers: list[str]
+    quorum: int
+    valid: bool
+
 
 try:
     CLIENT_VERSION = f"consortium-ledger/{version('consortium-ledger')}/py-evm"
@@ -200,7 +247,7 @@ class Methods:
     def _blob_base_fee(self) -> str:
         return hex(blob_base_fee(self.node.head()))
 
-    def _fee_history(self, count: object, newest: object, percentiles: object = None) -> dict[str, Any]:
+    def _fee_history(self, count: object, newest: object, percentiles: object = None) -> FeeHistoryJSON:
         blocks = parse_quantity(count, "block count")
         if percentiles is not None:
             if not isinstance(percentiles, list) or not all(
@@ -218,7 +265,7 @@ class Methods:
                 self.node.chain.get_canonical_block_header_by_number(BlockNumber(n))
                 for n in range(last - blocks + 1, last + 1)
             ]
-        out: dict[str, Any] = {
+        out: FeeHistoryJSON = {
             "oldestBlock": hex(last - blocks + 1),
             "baseFeePerGas": [hex(h.base_fee_per_gas or 0) for h in headers] + ["0x0"],  # the next base fee is 0 too
             "gasUsedRatio": [h.gas_used / h.gas_limit if h.gas_limit else 0.0 for h in headers],
@@ -234,12 +281,12 @@ class Methods:
     def _full_flag(self, full: object) -> bool:
         return False if full is None else parse_bool(full, "full transactions flag")
 
-    def _get_block_by_number(self, tag: object, full: object = None) -> dict[str, Any] | None:
+    def _get_block_by_number(self, tag: object, full: object = None) -> BlockJSON | None:
         wanted = self._full_flag(full)
         block = self._block_by_tag(tag)
         return None if block is None else format_block(block, wanted, self._senders.sender)
 
-    def _get_block_by_hash(self, block_hash: object, full: object = None) -> dict[str, Any] | None:
+    def _get_block_by_hash(self, block_hash: object, full: object = None) -> BlockJSON | None:
         wanted = self._full_flag(full)
         block = self.node.block_by_hash(parse_hash(block_hash, "block hash"))
         return None if block is None else format_block(block, wanted, self._senders.sender)
@@ -252,20 +299,20 @@ class Methods:
         block = self.node.block_by_hash(parse_hash(block_hash, "block hash"))
         return None if block is None else hex(len(block.transactions))
 
-    def _tx_in_block(self, block: BlockAPI | None, index: object) -> dict[str, Any] | None:
+    def _tx_in_block(self, block: BlockAPI | None, index: object) -> TransactionJSON | None:
         position = parse_quantity(index, "transaction index")
         if block is None or position >= len(block.transactions):
             return None
         tx = block.transactions[position]
         return format_transaction(tx, block, position, self._senders.sender(tx))
 
-    def _tx_by_number_and_index(self, tag: object, index: object) -> dict[str, Any] | None:
+    def _tx_by_number_and_index(self, tag: object, index: object) -> TransactionJSON | None:
         return self._tx_in_block(self._block_by_tag(tag), index)
 
-    def _tx_by_hash_and_index(self, block_hash: object, index: object) -> dict[str, Any] | None:
+    def _tx_by_hash_and_index(self, block_hash: object, index: object) -> TransactionJSON | None:
         return self._tx_in_block(self.node.block_by_hash(parse_hash(block_hash, "block hash")), index)
 
-    def _get_transaction(self, tx_hash: object) -> dict[str, Any] | None:
+    def _get_transaction(self, tx_hash: object) -> TransactionJSON | None:
         wanted = parse_hash(tx_hash, "transaction hash")
         with self.node.lock:
             location = self.node.transaction_location(wanted)
@@ -280,7 +327,7 @@ class Methods:
         tx = block.transactions[location[1]]
         return format_transaction(tx, block, location[1], self._senders.sender(tx))
 
-    def _get_receipt(self, tx_hash: object) -> dict[str, Any] | None:
+    def _get_receipt(self, tx_hash: object) -> TxReceiptJSON | None:
         wanted = parse_hash(tx_hash, "transaction hash")
         location = self.node.transaction_location(wanted)
         if location is None:
@@ -291,7 +338,7 @@ class Methods:
         tx = block.transactions[location[1]]
         return format_receipt(block, location[1], self._receipts.receipts(block), self._senders.sender(tx))
 
-    def _get_block_receipts(self, tag: object) -> list[dict[str, Any]] | None:
+    def _get_block_receipts(self, tag: object) -> list[TxReceiptJSON] | None:
         if isinstance(tag, dict):
             block = self.node.block_by_number(self._header_at(tag).block_number)
         else:
@@ -327,7 +374,7 @@ class Methods:
             value = self.node.state_at(self._header_at(tag)).get_storage(account, position)
         return format_word(int(value))
 
-    def _get_proof(self, address: object, keys: object, tag: object = None) -> dict[str, Any]:
+    def _get_proof(self, address: object, keys: object, tag: object = None) -> ProofJSON:
         """EIP-1186: the account at a block, its storage slots ``keys``, and their Merkle proofs against the block's
         state root. Every parameter is checked before any state is read. Trie nodes are content-addressed and
         never deleted, so the proofs are made outside the node lock: sealing goes on meanwhile."""
@@ -377,7 +424,7 @@ class Methods:
 
     # -- methods: logs ----------------------------------------------------------------------------------------
 
-    def _get_logs(self, criteria: object) -> list[dict[str, Any]]:
+    def _get_logs(self, criteria: object) -> list[LogJSON]:
         obj = parse_object(criteria, "filter")
         unknown = set(obj) - {"fromBlock", "toBlock", "blockHash", "address", "topics"}
         if unknown:
@@ -400,7 +447,7 @@ class Methods:
                 f"a log query may span at most {MAX_LOG_RANGE} blocks, this one spans {last - first + 1}"
             )
         masks = wanted.bloom_masks()
-        found: list[dict[str, Any]] = []
+        found: list[LogJSON] = []
         for number in range(first, min(last, head) + 1):
             with self.node.lock:  # per block, so that sealing is not held up by a long scan
                 header = self.node.chain.get_canonical_block_header_by_number(BlockNumber(number))
@@ -413,7 +460,7 @@ class Methods:
                 raise LimitExceededError(f"the query matches more than {MAX_LOGS} logs; narrow the block range")
         return found
 
-    def _logs_in(self, block: BlockAPI, wanted: LogFilter) -> Iterator[dict[str, Any]]:
+    def _logs_in(self, block: BlockAPI, wanted: LogFilter) -> Iterator[LogJSON]:
         log_index = 0
         for tx_index, (tx, receipt) in enumerate(
             zip(block.transactions, self._receipts.receipts(block).receipts, strict=True)
@@ -431,7 +478,7 @@ class Methods:
         header = self._header_at(tag)
         return [to_checksum_address(v) for v in extra_data(header).validators]
 
-    def _get_seals(self, tag: object = None) -> dict[str, Any]:
+    def _get_seals(self, tag: object = None) -> BlockSealsJSON:
         """Who sealed a block, checked against the validator set of its parent (genesis needs no seals)."""
         header = self._header_at(tag)
         extra = extra_data(header)
@@ -457,12 +504,12 @@ class Methods:
             "valid": valid,
         }
 
-    def _node_status(self) -> dict[str, Any]:
+    def _node_status(self) -> NodeStatusJSON:
         """This node's head, mode, QBFT height and round, validator set, peers, health and counters (the
         definitions are in ``chain.node.health``)."""
         return self.status().to_json()
 
-    def _get_equivocations(self) -> list[dict[str, Any]]:
+    def _get_equivocations(self) -> list[EquivocationJSON]:
         """The evidence this node kept of validators that signed two conflicting QBFT messages for one height,
         round and type (``chain.qbft.evidence``): each record with both messages' bodies as received, for
         ``verify_equivocation``. A node sealing alone keeps none."""

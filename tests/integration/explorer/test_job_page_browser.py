@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from explorer.errors import NotFoundError
-from explorer.keys import consortium_keys
+from explorer.keys import ConsortiumKeysJSON, consortium_keys
 from network.witnesskeys import offline_witnesses
 from notary.bundle import EvidenceBundle
 from notary.event import canonical_entry
@@ -101,7 +101,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str,
             raise NotFoundError(f"evidence for call {event_id} at the notary yet")
         return EvidenceBundle.from_json(unanchored[event_id])
 
-    def keys(size: int | None = None, chosen: object = None) -> dict[str, Any]:
+    def keys(size: int | None = None, chosen: object = None) -> ConsortiumKeysJSON:
         return consortium_keys(description, offline_witnesses(description))
 
     notary = SimpleNamespace(evidence=evidence)

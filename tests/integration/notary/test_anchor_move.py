@@ -162,7 +162,7 @@ def anchor_more(
         service.anchorer.step(force=True)
         wait_until(lambda: len(service.store.anchors(state="confirmed")) == 2, "the new anchor", ANCHOR_DEADLINE)
         assert service.store.alarms() == []  # no root compared on the wrong contract
-        return {e: service.evidence(e).to_json() for e in ("ev-3", "ev-7")}
+        return {e: dict(service.evidence(e).to_json()) for e in ("ev-3", "ev-7")}  # the JSON, to tamper with
     finally:
         service.stop()
 

@@ -17,7 +17,7 @@ from chain.backend import EthTesterBackend
 from chain.contracts import AuditAnchorClient, anchor_message
 from chain.errors import BackendError, ChainError
 from chain.tx import Signer
-from notary.anchor import Anchorer, checkpoint_digest
+from notary.anchor import Anchorer, AnchoringStatus, checkpoint_digest
 from notary.log.errors import MalformedError
 from notary.logsuite import SM
 from notary.sequencer import encode_batch, sign_batch_body
@@ -30,6 +30,13 @@ from tests.support.notary_world import GATEWAY, ORIGIN, LogWorld
 from tests.support.wait import wait_until
 
 DEADLINE = 30.0  # for what the service does in its own time
+
+
+def anchoring_of(service: NotaryService) -> AnchoringStatus:
+    """The anchoring part of the health of ``service``, which anchors."""
+    anchoring = service.health()["anchoring"]
+    assert anchoring is not None
+    return anchoring
 
 
 @pytest.fixture
@@ -189,7 +196,7 @@ def test_a_chain_down_at_start_is_connected_lazily_and_anchoring_resumes(
     backoffs: list[int] = []
 
     def connect() -> AuditAnchorClient:
-        retry_at_ms = service.health()["anchoring"]["retry_at_ms"]
+        retry_at_ms = anchoring_of(service)["retry_at_ms"]
         if retry_at_ms is not None:  # a retry: the backoff the last failure chose, on the notary's clock
             backoffs.append(retry_at_ms - int(clock() * 1000))
         if not chain_up.is_set():
@@ -205,9 +212,9 @@ def test_a_chain_down_at_start_is_connected_lazily_and_anchoring_resumes(
         wait_until(
             lambda: service.health()["published_size"] == 6, "checkpoint 6 published with the chain down", DEADLINE
         )
-        wait_until(lambda: service.health()["anchoring"]["last_error"], "the anchoring error in health", DEADLINE)
-        anchoring = service.health()["anchoring"]
-        assert "cannot reach the chain" in anchoring["last_error"] and anchoring["connected"] is False
+        wait_until(lambda: anchoring_of(service)["last_error"], "the anchoring error in health", DEADLINE)
+        anchoring = anchoring_of(service)
+        assert "cannot reach the chain" in str(anchoring["last_error"]) and anchoring["connected"] is False
         grow_only(service, world, 7, 4)
         wait_until(
             lambda: service.health()["published_size"] == 10, "checkpoint 10 published with the chain down", DEADLINE
@@ -220,9 +227,7 @@ def test_a_chain_down_at_start_is_connected_lazily_and_anchoring_resumes(
         wait_until(
             lambda: service.health()["anchored_size"] == 10, "checkpoint 10 anchored once the chain is up", DEADLINE
         )
-        wait_until(
-            lambda: service.health()["anchoring"]["last_error"] is None, "the anchoring error to clear", DEADLINE
-        )
+        wait_until(lambda: anchoring_of(service)["last_error"] is None, "the anchoring error to clear", DEADLINE)
         assert [(a["size"], a["state"]) for a in service.store.anchors()] == [(10, "confirmed")]
         assert consortium.anchors.count(ORIGIN) == 1
         info = consortium.anchors.at_size(ORIGIN, 10)

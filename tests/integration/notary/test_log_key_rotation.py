@@ -144,7 +144,7 @@ def test_the_log_key_rotates_mid_log_and_both_sides_verify(consortium: Consortiu
     service.start()
     try:
         log_events(service, world, 1, 3)
-        before = service.evidence("ev-2").to_json()
+        before: dict[str, Any] = dict(service.evidence("ev-2").to_json())
         assert key_id_of(before["checkpoint"]["note"]) == INTL.note_verifier(ORIGIN, old_public).key_id
 
         # the rotation: the new key valid from the next block, the old one retired three blocks after it
@@ -155,7 +155,7 @@ def test_the_log_key_rotates_mid_log_and_both_sides_verify(consortium: Consortiu
         assert service.store.meta("vkey") == INTL.format_vkey(ORIGIN, public_bytes(new))
 
         log_events(service, world, 4, 3)  # cosigned by the witnesses under the new key, anchored
-        after = service.evidence("ev-5").to_json()
+        after: dict[str, Any] = dict(service.evidence("ev-5").to_json())
         assert key_id_of(after["checkpoint"]["note"]) == INTL.note_verifier(ORIGIN, public_bytes(new)).key_id
         for _ in range(4):  # past the old key's retirement
             advance_time(c.backend, 1)

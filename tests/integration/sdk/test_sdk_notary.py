@@ -357,7 +357,9 @@ def test_a_tampered_bundle_fails_verification_naming_the_step(world: World) -> N
     [event_id] = world.ship(world.notary)
     with world.client() as client:
         bundle = client.evidence(event_id, wait_s=DEADLINE, anchored=True).to_json()  # the JSON, to tamper with
-    proof = bundle["inclusion"]["proof"]
+    inclusion = bundle["inclusion"]
+    assert inclusion is not None
+    proof = inclusion["proof"]
     assert proof, "a tree of one leaf has no proof to tamper with"
     raw = bytearray(base64.b64decode(proof[0]))
     raw[0] ^= 0x80

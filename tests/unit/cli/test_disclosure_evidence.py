@@ -142,7 +142,7 @@ def anchor_part(
         size=size, tx_hash="0x" + bytes(tx.hash).hex(), raw_tx=bytes(tx.raw_transaction), nonce=0, state="confirmed",
         sent_ms=0, block_number=None, block_hash=None, confirmed_ms=None,
     )  # fmt: skip
-    return anchor_evidence(rpc, row, description.chain_id, address).to_json(), account.address
+    return dict(anchor_evidence(rpc, row, description.chain_id, address).to_json()), account.address
 
 
 def prove(job: Job, directory: Path) -> str:

@@ -20,7 +20,7 @@ from chain.ids import OrgId
 from explorer.calls import CallFilter, CallIndex
 from explorer.errors import ApiError
 from explorer.exports import EVIDENCE_KEYS_FORMAT, evidence_zip
-from explorer.keys import consortium_keys
+from explorer.keys import ConsortiumKeysJSON, consortium_keys
 from network.identity import load_notary_key
 from network.logrotation import rotate_log_key
 from network.logsetup import log_origin
@@ -94,7 +94,7 @@ def test_the_zip_holds_the_keys_of_each_bundles_anchor_block(
     chain_keys = ChainWitnessKeys(description, c.backend)
     asked: list[int | None] = []
 
-    def keys(size: int | None) -> dict[str, Any]:
+    def keys(size: int | None) -> ConsortiumKeysJSON:
         asked.append(size)
         return consortium_keys(description, chain_keys.for_checkpoint(size))
 

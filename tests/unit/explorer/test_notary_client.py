@@ -67,7 +67,9 @@ def test_a_bundle_is_parsed_and_kept_once_complete() -> None:
 
 def test_a_malformed_bundle_names_the_field() -> None:
     data = BUNDLE.to_json()
-    data["inclusion"]["proof"][1] = "AAAA"
+    inclusion = data["inclusion"]
+    assert inclusion is not None
+    inclusion["proof"][1] = "AAAA"
     client, _ = client_answering({"/v1/evidence/ev-1": data})
     with pytest.raises(MalformedEvidenceError, match=r"inclusion\.proof\[1\]") as raised:
         client.evidence("ev-1")

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 import stat
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -40,7 +40,7 @@ TOKEN = "t0ken"
 
 def ask(
     path: str = PATH, authorization: str | None = f"Bearer {TOKEN}", method: str = "GET"
-) -> tuple[int, dict[str, Any]]:
+) -> tuple[int, Mapping[str, object]]:
     return answer(lambda: STATE, TOKEN, method, path, authorization)
 
 

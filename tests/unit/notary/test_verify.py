@@ -202,13 +202,13 @@ def world() -> World:
         chain_id=CHAIN_ID,
         validators=(operator.address,),
     )
-    failed = anchor_evidence(chain.rpc, anchor_row(failed_tx, size), CHAIN_ID, reverter).to_json()
+    failed = dict(anchor_evidence(chain.rpc, anchor_row(failed_tx, size), CHAIN_ID, reverter).to_json())
     whole = anchor_evidence(chain.rpc, anchor_row(anchor_tx, size), CHAIN_ID, ANCHOR_ADDRESS, whole_block=True)
     bundle_v1 = {**bundle, "format": FORMAT_V1, "anchor": whole.to_json()}
     failed_v1 = anchor_evidence(chain.rpc, anchor_row(failed_tx, size), CHAIN_ID, reverter, whole_block=True)
     transactions = [bytes(t.encode()) for t in block.transactions]
     return World(
-        bundle, bundle_v1, roots, failed, failed_v1.to_json(), transactions, reverter, block.header,
+        bundle, bundle_v1, roots, failed, dict(failed_v1.to_json()), transactions, reverter, block.header,
         witness_signers, log_signer, chain, anchor_row(anchor_tx, size),
     )  # fmt: skip
 

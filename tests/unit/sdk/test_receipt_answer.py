@@ -26,7 +26,7 @@ def receipt_json() -> dict[str, Any]:
     leaves = [hash_leaf(f"entry {i}".encode()) for i in range(3)]
     statement = BatchStatement(ORIGIN, 40, 3, root_of(leaves), 1_765_000_000_000, 60)
     note = sign_batch(NoteSigner(ORIGIN, LOG_KEY), statement)
-    return batch_receipts(["ev-a", "ev-b", "ev-c"], 40, leaves, note)[1].to_json()
+    return dict(batch_receipts(["ev-a", "ev-b", "ev-c"], 40, leaves, note)[1].to_json())  # to tamper with
 
 
 def test_a_receipt_parses_into_the_typed_value_and_writes_back_the_same_json() -> None:
