@@ -1,13 +1,18 @@
 """A firm joins a running consortium from a directory of its own, as real processes: the founders' consortium runs
-under ``consortium up`` (chain node, notary, witnesses, explorer); the newcomer holds only a copy of
-``consortium.json`` and the chain's URL. It runs ``member join``; two members propose and approve its signed request
-from their directory; it publishes its keys and starts its own gateway from its directory; its person logs in to
-the founders' explorer with no restart; a founder's client is served by its gateway and its client by a founder's
-(op's, which ``up`` runs for the one API of op's catalogue); a certificate it revokes on chain is refused;
-governance removes it and its logins, its client at op's gateway, its transactions and its gateway's batches are
-refused, while the evidence of the call its gateway served as a member still verifies. The refusals that need
-the chain (an org already on chain, a request of another consortium, a non-empty directory) run against the same
-chain.
+under ``consortium up`` with its demo traffic (chain node, notary, witnesses, op's gateway, explorer); the newcomer
+holds only a copy of ``consortium.json`` and the chain's URL. It runs ``member join`` as a member with the witness
+role; two members propose and approve its signed request from their directory; it publishes its keys and its
+witness's URL and starts its own witness and gateway from its directory; its person logs in to the founders' explorer
+with no restart; a founder's client is served by its gateway and its client by a founder's (op's, which ``up`` runs
+for the one API of op's catalogue). From then on alpha's client calls its gateway all the time: a checkpoint over
+one of those events carries its witness's cosignature (``up``'s notary follows the witnesses on chain); its gateway
+key and then its CA are rotated from its directory while its gateway serves (its server certificate issued again by
+the new CA, then anew by ``identity server-cert``), with no call failed and no batch refused; a certificate it
+revokes on chain is refused by the explorer, a leaked client certificate by op's gateway from the block its view
+of the chain reads the revocation at. Governance removes it and its logins, its client at op's gateway, its
+transactions and its gateway's batches are refused, while the evidence of events its gateway served as a member,
+from before and after the rotations, still verifies. The refusals that need the chain (an org already on chain, a
+request of another consortium, a non-empty directory) run against the same chain.
 
 The commands run in this process (click's runner, the code the ``consortium`` script runs); what they act on is
 processes. One consortium start for the module: it is the costly part."""
@@ -23,6 +28,7 @@ import re
 import ssl
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +37,12 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner, Result
+from cryptography import x509
 
+from chain.backend import RpcBackend
+from chain.contracts.trust import TrustDirectoryClient
 from chain.ids import AssetKind, OrgId, Role
-from chain.tx import Signer
+from chain.tx import Signer, transact
 from cli.main import cli
 from network.admission import create_request
 from network.certificates import ca_bundle_pem
@@ -41,6 +50,8 @@ from network.config import parse_config
 from network.consortium import Consortium, init_consortium
 from network.description import load_description
 from network.identity import create_org_identity, load_account_key
+from network.logsetup import monitor_token
+from notary.bundle import EvidenceBundle
 from sdk import MemberClient
 from tests.support.servers import LocalHTTPServer, QuietHandler
 from tests.support.small_consortium import three_member_config
@@ -56,6 +67,9 @@ NEWCOMER = "epsilon"
 START_TIMEOUT = 240.0
 FOLLOW_TIMEOUT = 30.0  # a follower sees a block within a poll; generous for a loaded machine
 QUOTES_ROUTE = "/v1/market/quotes/level2"
+OVERLAP = 10  # blocks an old gateway key or CA stays valid beside the new one: 2 s at the module's block time
+CALL_EVERY = 0.2  # seconds between two calls of alpha's client to the newcomer's gateway, which runs meanwhile
+CONNECTION_CALLS = 10  # calls on one connection kept alive, then a new one
 #: The founders' catalogue: one API of op's, which the newcomer's client calls once op grants it its use.
 _API = {"id": "quotes", "method": "GET", "route": QUOTES_ROUTE, "provider": "op", "asset": "quotes", "name": "Quotes"}
 QUOTES = {
@@ -63,7 +77,8 @@ QUOTES = {
     "assets": [
         {"id": "quotes", "owner": "op", "kind": "feed", "classification": 2, "title": "Quotes", "description": "Q"}
     ],
-    "grants": [],
+    # alpha's, which `up --traffic` calls under beside the calls the gateway refuses
+    "grants": [{"asset": "quotes", "grantee": "alpha", "purpose": "trading", "days": 365, "quota": 0}],
 }
 
 
@@ -118,7 +133,7 @@ def founders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Founders]:
     passphrase_file.write_text(PASSPHRASE)
     port = free_port_block()
     env = {**os.environ, "CONSORTIUM_PASSPHRASE": PASSPHRASE, "PYTHONUNBUFFERED": "1"}
-    argv = [sys.executable, *CLI, "up", str(directory), "--port", str(port), "--traffic", "0", "--block-time", "0.2"]
+    argv = [sys.executable, *CLI, "up", str(directory), "--port", str(port), "--traffic", "2", "--block-time", "0.2"]
     up = UpProcess(argv, env, port)
     try:
         up.wait_for_summary(timeout=START_TIMEOUT)
@@ -145,10 +160,10 @@ def test_a_firm_joins_from_its_own_directory_works_is_revoked_and_removed(founde
     def at_founders(*args: str) -> Result:
         return run(founders.directory, founders.passphrase_file, founders.chain, *args)
 
-    # the firm, on its machine: identity and signed request
+    # the firm, on its machine: identity and signed request, as a member that also runs a witness
     out = ok(
         at_firm("member", "join", NEWCOMER, "--name", "Epsilon Securities", "--consortium", str(copy),
-                "--roles", "member")
+                "--roles", "member,witness")
     )  # fmt: skip
     fingerprint = re.search(r"CA fingerprint  (0x[0-9a-f]{64})", out)
     assert fingerprint is not None and "send admission-request.json to a member of join-test" in out, out
@@ -176,10 +191,18 @@ def test_a_firm_joins_from_its_own_directory_works_is_revoked_and_removed(founde
         at_founders("member", "approve", pid.group(1), "--request", str(request), "--as", "alpha")
     )
     shown = json.loads(ok(at_founders("member", "show", NEWCOMER, "--json")))
-    assert (shown["status"], shown["roles"], shown["name"]) == ("active", ["member"], "Epsilon Securities")
+    assert (shown["status"], sorted(shown["roles"]), shown["name"]) == (
+        "active",
+        ["member", "witness"],
+        "Epsilon Securities",
+    )
 
-    # admitted: the firm publishes its keys from its directory, and its person is let in with no restart
-    assert "3 key(s) published for epsilon" in ok(at_firm("member", "keys", "publish", "--as", NEWCOMER))
+    # admitted: the firm publishes its keys and its witness's URL from its directory, and its person is let in with
+    # no restart
+    witness_port = free_port()
+    assert "5 key(s) published for epsilon" in ok(
+        at_firm("member", "keys", "publish", "--as", NEWCOMER, "--witness-url", f"http://127.0.0.1:{witness_port}")
+    )
     person = wait_until(
         lambda: (r := me(founders.explorer, tokens["eve"])).status_code == 200 and r.json(),
         "the explorer to accept the newcomer's person",
@@ -188,11 +211,24 @@ def test_a_firm_joins_from_its_own_directory_works_is_revoked_and_removed(founde
     )
     assert (person["org"], person["role"]) == (NEWCOMER, "compliance"), person
 
-    # it offers a service (the operator's catalogue unit, its API, a grant to alpha) and starts its own gateway from
-    # its directory: alpha's client is served, and the notary logs the gateway's batches under its key from chain
+    # it offers a service (the operator's catalogue unit, its API, a grant to alpha) and starts its own gateway and
+    # witness from its directory: alpha's client is served, the notary logs the gateway's batches under its key from
+    # chain, and `up`'s notary, not restarted, asks its witness at the URL it published and counts it
     offer_a_service(founders, firm, firm_pass)
+    ok(at_firm("witness", "init", str(firm), "--org", NEWCOMER))
+    if not (founders.directory / "orgs" / "alpha" / "users" / "client@alpha").is_dir():  # `up` may have issued it
+        ok(at_founders("identity", "issue", "--org", "alpha", "--name", "client"))
     gateway_port, admin_port = free_port(), free_port()
-    with Upstream() as upstream, running_gateway(firm, firm_pass, founders, upstream.url, gateway_port, admin_port):
+    witness = [*CLI, "--chain-url", founders.chain, "witness", "serve", str(firm), "--org", NEWCOMER,
+               "--port", str(witness_port)]  # fmt: skip
+    with (
+        Upstream() as upstream,
+        running(witness, FIRM_PASSPHRASE, firm / "witness.log") as witness_process,
+        running_gateway(firm, firm_pass, founders, upstream.url, gateway_port, admin_port),
+        MemberClient.from_directory(
+            founders.directory, "alpha", name="client", passphrase=PASSPHRASE.encode(), notary_url=founders.notary
+        ) as alpha,
+    ):
         health = wait_until(
             lambda: gateway_health(admin_port, lambda h: h["chain"].get("head", 0) > 0),
             "the newcomer's gateway to serve",
@@ -201,8 +237,13 @@ def test_a_firm_joins_from_its_own_directory_works_is_revoked_and_removed(founde
             ignoring=(httpx.HTTPError,),
         )
         assert health["gateway"] == f"{NEWCOMER}/gateway", health
-        if not (founders.directory / "orgs" / "alpha" / "users" / "client@alpha").is_dir():  # init may have issued it
-            ok(at_founders("identity", "issue", "--org", "alpha", "--name", "client"))
+        wait_until(
+            lambda: serves(f"http://127.0.0.1:{witness_port}", witness_process, firm / "witness.log"),
+            "the newcomer's witness to serve",
+            60,
+            every=0.2,
+            ignoring=(httpx.HTTPError,),
+        )
         answer = wait_until(
             lambda: r if (r := call_as_alpha(founders, firm, gateway_port)).status_code == 200 else None,
             "the newcomer's gateway to serve alpha under its grant",
@@ -212,37 +253,149 @@ def test_a_firm_joins_from_its_own_directory_works_is_revoked_and_removed(founde
         assert answer.headers["Consortium-Gateway"] == f"{NEWCOMER}/gateway", answer.headers
         served_event = answer.headers["Consortium-Event-Id"]
 
-        # its client calls a founder's gateway: op grants it its API, op's gateway takes its CA and the grant from
-        # the chain with no restart, and the call is answered
-        grant_quotes_to_the_newcomer(founders)
-        ok(at_firm("identity", "issue", "--org", NEWCOMER, "--name", "client"))
-        quoted = wait_until(
-            lambda: r if (r := call_op_as_newcomer(founders, firm)).status_code == 200 else None,
-            "op's gateway to serve the newcomer's client under its grant",
-            FOLLOW_TIMEOUT,
-            every=0.2,
+        # from here to the removal alpha's client calls the newcomer's gateway all the time, on connections kept
+        # alive, trusting the newcomer's CA as it was given it before any rotation: every answer must be 200 with an
+        # event id
+        gateway_tls = firm / "orgs" / NEWCOMER / "gateway" / "tls" / "cert.pem"
+        traffic = Caller(
+            f"https://127.0.0.1:{gateway_port}/v1/esg/scores",
+            alpha_context(founders, cadata=(firm / "orgs" / NEWCOMER / "ca" / "ca-cert.pem").read_text()),
+            {"Consortium-Purpose": "research"},
         )
-        assert quoted.headers["Consortium-Gateway"] == "op/gateway", quoted.headers
-        assert upstream.served == [("/v1/esg/scores", "alpha")]
-        shipped = wait_until(
-            lambda: gateway_health(admin_port, lambda h: h["outbox"]["shipped_seq"] >= 1),
-            "the newcomer's gateway to ship its event to the notary",
-            FOLLOW_TIMEOUT,
-            every=0.2,
-        )
-        assert "notary-refused" not in shipped["alarms"], shipped
+        with traffic:
+            # its client calls a founder's gateway: op grants it its API, op's gateway takes its CA and the grant
+            # from the chain with no restart, and the call is answered
+            grant_quotes_to_the_newcomer(founders)
+            ok(at_firm("identity", "issue", "--org", NEWCOMER, "--name", "client"))
+            quoted = wait_until(
+                lambda: r if (r := call_op_as_newcomer(founders, firm)).status_code == 200 else None,
+                "op's gateway to serve the newcomer's client under its grant",
+                FOLLOW_TIMEOUT,
+                every=0.2,
+            )
+            assert quoted.headers["Consortium-Gateway"] == "op/gateway", quoted.headers
+            shipped = wait_until(
+                lambda: gateway_health(admin_port, lambda h: h["outbox"]["shipped_seq"] >= 1),
+                "the newcomer's gateway to ship its event to the notary",
+                FOLLOW_TIMEOUT,
+                every=0.2,
+            )
+            assert "notary-refused" not in shipped["alarms"], shipped
 
-        # a certificate the firm revokes on chain is refused from that block on; its colleague's is not
-        eve_cert = firm / "orgs" / NEWCOMER / "users" / f"eve@{NEWCOMER}" / "msp" / "signcerts" / "cert.pem"
-        assert "revoked serial" in ok(at_firm("member", "keys", "revoke", "--cert", str(eve_cert), "--as", NEWCOMER))
-        refused = wait_until(
-            lambda: (r := me(founders.explorer, tokens["eve"])).status_code == 401 and r.json(),
-            "the explorer to refuse the revoked certificate",
-            FOLLOW_TIMEOUT,
-            every=0.2,
-        )
-        assert refused["error"] == "certificate_revoked", refused
-        assert me(founders.explorer, tokens["finn"]).status_code == 200
+            # its witness counted: a checkpoint covering an event of its gateway logged after the notary took the
+            # witness from the chain carries its cosignature
+            wait_until(
+                lambda: notary_health(founders)["policy"] == "2 of 4 witnesses including a regulator",
+                "the notary to count the newcomer's witness from the chain",
+                FOLLOW_TIMEOUT,
+                every=0.2,
+            )
+            cosigned = wait_until(
+                lambda: cosigned_by_newcomer(alpha, traffic),
+                "a checkpoint cosigned by the newcomer's witness over an event of its gateway",
+                FOLLOW_TIMEOUT * 4,
+                every=0.2,
+            )
+
+            # its gateway key rotated from its directory while its gateway serves: the running gateway signs with the
+            # new key from its block, and after the old key retired its batches still go, none refused
+            rotated = json.loads(
+                ok(at_firm("gateway", "rotate-key", "--overlap-blocks", str(OVERLAP), "--as", NEWCOMER, "--json"))
+            )
+            assert rotated["old"]["public_key"] == health["shipper"]["key"], (rotated, health["shipper"])
+            wait_until(
+                lambda: gateway_health(admin_port, lambda h: h["shipper"]["key"] == rotated["new"]["public_key"]),
+                "the running gateway to sign with its new key",
+                FOLLOW_TIMEOUT,
+                every=0.2,
+            )
+            tick_to(founders, rotated["old"]["valid_until"])  # the old key's end
+            shipped_after(admin_port, traffic, "its batches signed with the new key alone to be taken")
+            previous_key = firm / "orgs" / NEWCOMER / "keys" / "gateway.previous.pem"
+            wait_until(lambda: not previous_key.exists(), "the gateway to drop its retired key", FOLLOW_TIMEOUT)
+
+            # its CA rotated from its directory while its gateway serves: its server certificate is issued again by
+            # the new CA with the cross certificate, the running gateway presents it at the next handshake, alpha's
+            # client (which still trusts the CA it was given) takes it, and goes on after the old CA retired
+            old_serial = first_certificate(gateway_tls).serial_number
+            ca = json.loads(ok(at_firm("identity", "rotate-ca", "--overlap-blocks", str(OVERLAP), "--as", NEWCOMER,
+                                       "--json")))  # fmt: skip
+            assert ca["installed"] and str(gateway_tls.relative_to(firm)) in ca["reissued"], ca
+            new_serial = first_certificate(gateway_tls).serial_number
+            assert new_serial != old_serial
+            wait_until(
+                lambda: new_serial in traffic.serials(),
+                "alpha's client to be served under the re-issued certificate",
+                FOLLOW_TIMEOUT,
+                every=0.2,
+            )
+            tick_to(founders, ca["old"]["valid_until"])  # the old CA's end
+            # and issued anew from its directory (`identity server-cert`) after the old CA's end, the cross
+            # certificate after it: presented at the next handshake, taken by the same client
+            issued = ok(at_firm("identity", "server-cert", "--org", NEWCOMER, "--service", "gateway"))
+            served_now = x509.load_pem_x509_certificates(gateway_tls.read_bytes())
+            assert f"serial {served_now[0].serial_number:#x}" in issued and len(served_now) == 2, issued
+            wait_until(
+                lambda: served_now[0].serial_number in traffic.serials(),
+                "alpha's client to be served under the certificate issued anew",
+                FOLLOW_TIMEOUT,
+                every=0.2,
+            )
+            after_event = shipped_after(admin_port, traffic, "calls after the old CA's end to be logged")
+            assert not traffic.failures(), traffic.failures()[:5]
+
+            # its people make tokens with their re-issued certificates; one it revokes on chain is refused from
+            # that block on, its colleague's is not
+            tokens = {
+                name: ok(at_firm("user", "token", str(firm), "--org", NEWCOMER, "--name", name)).strip()
+                for name in ("eve", "finn")
+            }
+            eve_cert = firm / "orgs" / NEWCOMER / "users" / f"eve@{NEWCOMER}" / "msp" / "signcerts" / "cert.pem"
+            wait_until(
+                lambda: me(founders.explorer, tokens["eve"]).status_code == 200,
+                "the explorer to accept a token of a re-issued certificate",
+                FOLLOW_TIMEOUT,
+                every=0.2,
+            )
+            revoked = ok(at_firm("member", "keys", "revoke", "--cert", str(eve_cert), "--as", NEWCOMER))
+            assert "revoked serial" in revoked, revoked
+            refused = wait_until(
+                lambda: (r := me(founders.explorer, tokens["eve"])).status_code == 401 and r.json(),
+                "the explorer to refuse the revoked certificate",
+                FOLLOW_TIMEOUT,
+                every=0.2,
+            )
+            assert refused["error"] == "certificate_revoked", refused
+            assert me(founders.explorer, tokens["finn"]).status_code == 200
+
+            # a leaked client certificate of the firm, served by op's gateway until the firm revokes it, is refused
+            # there from the block its view of the chain reads the revocation at; how many blocks after the revoking
+            # block that is depends on the machine's load (measured, not asserted: docs/trust.md)
+            leaked_is_refused_from_its_block(founders, firm, at_firm)
+
+        # every call alpha's client made to the newcomer's gateway across both rotations was served and logged
+        assert not traffic.failures(), traffic.failures()[:5]
+        assert len(traffic.calls) >= 20, len(traffic.calls)
+        assert set(upstream.served) == {("/v1/esg/scores", "alpha")}
+        assert len(upstream.served) == 1 + len(traffic.calls), len(upstream.served)  # and the first call
+        gateway_log = (firm / "gateway.log").read_text(errors="replace")
+        assert "notary refused a batch" not in gateway_log, gateway_log[-3000:]
+
+        # what its gateway logged, from before the rotations (the first call's event, and the one whose checkpoint
+        # its witness cosigned, that witness counted) and after them, is evidence: cosigned by the witnesses and
+        # anchored, each verifies with `verify evidence` against the chain
+        description_file = str(founders.directory / "consortium.json")
+        bundles: dict[str, Path] = {}
+        for name, event_id in (("first", served_event), ("cosigned", cosigned.event_id), ("after", after_event)):
+            bundle = alpha.evidence(event_id, wait_s=120, anchored=True)
+            assert json.loads(bundle.entry)["provider_org"] == NEWCOMER
+            bundles[event_id] = tmp_path / f"{name}.json"
+            bundles[event_id].write_text(json.dumps(bundle.to_json()), encoding="utf-8")
+            verified = ok(at_founders("verify", "evidence", str(bundles[event_id]), "--consortium", description_file))
+            assert f"evidence of {event_id!r} verified" in verified, verified
+            if name == "cosigned":
+                cosignatures = next(line for line in verified.splitlines() if line.startswith("✓ cosignatures — "))
+                assert NEWCOMER in cosignatures.split("(policy")[0], cosignatures
 
         # governance removes the firm: its people, its transactions and its gateway's batches are refused
         out = ok(at_founders("member", "propose", "remove", NEWCOMER, "--as", "op"))
@@ -279,8 +432,7 @@ def test_a_firm_joins_from_its_own_directory_works_is_revoked_and_removed(founde
         )
         assert refused_batches["outbox"]["pending"] >= 1, refused_batches
 
-    # what its gateway logged while it was a member stays evidence: the call's event, cosigned by the witnesses and
-    # anchored, verifies with `verify evidence` against the chain after the removal
+    # and stays evidence after the removal: the bundles verify again, and the first call's, asked for now, too
     with MemberClient.from_directory(
         founders.directory, "alpha", name="client", passphrase=PASSPHRASE.encode(), notary_url=founders.notary
     ) as client:
@@ -288,9 +440,9 @@ def test_a_firm_joins_from_its_own_directory_works_is_revoked_and_removed(founde
     assert json.loads(bundle.entry)["provider_org"] == NEWCOMER
     saved = tmp_path / "bundle.json"
     saved.write_text(json.dumps(bundle.to_json()), encoding="utf-8")
-    description_file = str(founders.directory / "consortium.json")
-    verified = at_founders("verify", "evidence", str(saved), "--consortium", description_file)
-    assert f"evidence of {served_event!r} verified" in ok(verified), verified.output
+    for event_id, path in [*bundles.items(), (served_event, saved)]:
+        again = ok(at_founders("verify", "evidence", str(path), "--consortium", description_file))
+        assert f"evidence of {event_id!r} verified" in again, again
 
 
 @contextlib.contextmanager
@@ -337,9 +489,7 @@ def gateway_health(admin_port: int, ready: Callable[[dict[str, Any]], bool]) -> 
 def call_as_alpha(founders: Founders, firm: Path, port: int) -> httpx.Response:
     """alpha's client calls the newcomer's gateway over mutual TLS, trusting the newcomer's CA (given to it: the
     bundles the founders hold do not list it)."""
-    client = founders.directory / "orgs" / "alpha" / "users" / "client@alpha" / "msp"
-    context = ssl.create_default_context(cafile=str(firm / "orgs" / NEWCOMER / "ca" / "ca-cert.pem"))
-    context.load_cert_chain(client / "signcerts" / "cert.pem", client / "keystore" / "key.pem", PASSPHRASE)
+    context = alpha_context(founders, (firm / "orgs" / NEWCOMER / "ca" / "ca-cert.pem").read_text())
     with httpx.Client(verify=context, timeout=10) as http:
         return http.get(f"https://127.0.0.1:{port}/v1/esg/scores", headers={"Consortium-Purpose": "research"})
 
@@ -351,13 +501,27 @@ def grant_quotes_to_the_newcomer(founders: Founders) -> None:
     c.grants.create_grant(operator, "quotes", NEWCOMER, "trading", now - 60, now + 86_400)
 
 
-def call_op_as_newcomer(founders: Founders, firm: Path) -> httpx.Response:
-    """The newcomer's client calls op's gateway (`up`'s, its port + 20) over mutual TLS, trusting the founders' CAs
-    of the copy of consortium.json it was given."""
-    client = firm / "orgs" / NEWCOMER / "users" / f"client@{NEWCOMER}" / "msp"
+def alpha_context(founders: Founders, cadata: str) -> ssl.SSLContext:
+    """alpha's client certificate, trusting the CA certificates of ``cadata``."""
+    client = founders.directory / "orgs" / "alpha" / "users" / "client@alpha" / "msp"
+    context = ssl.create_default_context(cadata=cadata)
+    context.load_cert_chain(client / "signcerts" / "cert.pem", client / "keystore" / "key.pem", PASSPHRASE)
+    return context
+
+
+def newcomer_context(firm: Path, name: str = "client") -> ssl.SSLContext:
+    """A certificate of the newcomer's person ``name``, trusting the founders' CAs of the copy of consortium.json it
+    was given."""
+    client = firm / "orgs" / NEWCOMER / "users" / f"{name}@{NEWCOMER}" / "msp"
     context = ssl.create_default_context(cadata=ca_bundle_pem(load_description(firm)))
     context.load_cert_chain(client / "signcerts" / "cert.pem", client / "keystore" / "key.pem", FIRM_PASSPHRASE)
-    with httpx.Client(verify=context, timeout=10) as http:
+    return context
+
+
+def call_op_as_newcomer(founders: Founders, firm: Path, name: str = "client") -> httpx.Response:
+    """The newcomer's client calls op's gateway (`up`'s, its port + 20) over mutual TLS, trusting the founders' CAs
+    of the copy of consortium.json it was given."""
+    with httpx.Client(verify=newcomer_context(firm, name), timeout=10) as http:
         return http.get(
             f"https://localhost:{founders.up.port + 20}{QUOTES_ROUTE}",
             params={"symbol": "600519.SH"},
@@ -398,6 +562,233 @@ class Upstream:
 
     def __exit__(self, *_: object) -> None:
         self._server.close()
+
+
+@dataclass(frozen=True)
+class Call:
+    """One answer a :class:`Caller` noted."""
+
+    status: int | None  # None: no answer (``error`` says why)
+    event_id: str | None
+    serial: int | None  # the serial of the certificate the server presented on the connection
+    head: int | None  # the chain's head read after the answer, when the caller reads it
+    error: str | None
+    view: int | None = None  # the block the server's view of the chain was at, read before the call, when asked
+
+
+class Caller:
+    """Calls one URL from a thread until the block ends, every ``every`` seconds, over mutual TLS on a connection
+    kept alive for ``CONNECTION_CALLS`` calls and then a new one (so that a server certificate issued again is met at
+    the next handshake, as any client meets it); notes every answer, with the serial of the certificate the server
+    presented and, given ``head``, the chain's head read right after the answer (given ``view``, the block the
+    server's view of the chain is at, read right before the call)."""
+
+    def __init__(
+        self,
+        url: str,
+        context: ssl.SSLContext,
+        headers: dict[str, str],
+        every: float = CALL_EVERY,
+        head: Callable[[], int] | None = None,
+        view: Callable[[], int] | None = None,
+    ) -> None:
+        self.calls: list[Call] = []  # appended by the thread alone
+        self._url, self._context, self._headers, self._every, self._head = url, context, headers, every, head
+        self._view = view
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="caller", daemon=True)
+
+    def __enter__(self) -> Caller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        assert not self._thread.is_alive(), "the caller did not stop"
+
+    def failures(self) -> list[Call]:
+        return [c for c in list(self.calls) if c.status != 200 or not c.event_id]
+
+    def serials(self) -> set[int | None]:
+        return {c.serial for c in list(self.calls)}
+
+    def event_after(self, mark: int) -> str | None:
+        """The event id of the first call answered after the first ``mark`` calls, once there is one."""
+        return next((c.event_id for c in self.calls[mark:] if c.event_id), None)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with httpx.Client(verify=self._context, timeout=10) as http:
+                for _ in range(CONNECTION_CALLS):
+                    self.calls.append(self._call(http))
+                    if self._stop.wait(self._every):
+                        return
+
+    def _call(self, http: httpx.Client) -> Call:
+        try:
+            view = self._view() if self._view else None
+            answer = http.get(self._url, headers=self._headers)
+        except Exception as exc:  # noted as a call that failed, the next one made: the thread goes on
+            return Call(None, None, None, None, f"{type(exc).__name__}: {exc}")
+        head = self._head() if self._head else None
+        der = answer.extensions["network_stream"].get_extra_info("ssl_object").getpeercert(True)  # the DER
+        error = None if answer.status_code == 200 else answer.text[:300]
+        event_id = answer.headers.get("Consortium-Event-Id")
+        serial = x509.load_der_x509_certificate(der).serial_number
+        return Call(answer.status_code, event_id, serial, head, error, view)
+
+
+@contextlib.contextmanager
+def running(argv: list[str], passphrase: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A process of the ``consortium`` command, given ``passphrase``, until the block ends."""
+    env = {**os.environ, "CONSORTIUM_PASSPHRASE": passphrase, "PYTHONUNBUFFERED": "1"}
+    with log.open("wb") as out:
+        child = subprocess.Popen([sys.executable, *argv], env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        try:
+            yield child
+        finally:
+            child.terminate()
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+def serves(url: str, child: subprocess.Popen[bytes], log: Path) -> bool:
+    assert child.poll() is None, log.read_text(errors="replace")[-3000:]
+    return httpx.get(url + "/healthz", timeout=5).status_code == 200
+
+
+def ticker(founders: Founders) -> Callable[[], None]:
+    """Makes one block more: the chain makes a block for a transaction only (this one alpha's, to itself)."""
+    chain = Consortium.open(founders.directory, founders.chain)
+    signer = chain.signer("alpha", PASSPHRASE.encode())
+
+    def tick() -> None:
+        transact(chain.backend, signer, signer.address, "0x", label="tick")
+
+    return tick
+
+
+def tick_to(founders: Founders, block: int) -> None:
+    tick = ticker(founders)
+    while chain_head(founders) < block:
+        tick()
+
+
+@contextlib.contextmanager
+def ticking(founders: Founders) -> Iterator[None]:
+    """A block after another, from a thread, until the block ends."""
+    tick, stop = ticker(founders), threading.Event()
+
+    def blocks() -> None:
+        while not stop.is_set():
+            tick()
+
+    thread = threading.Thread(target=blocks, name="ticker", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def chain_head(founders: Founders) -> int:
+    body = {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}
+    return int(httpx.post(founders.chain, json=body, timeout=10).json()["result"], 16)
+
+
+def notary_health(founders: Founders) -> dict[str, Any]:
+    """The figures of `up`'s notary, which authenticates its reads: given to the monitor token."""
+    token = monitor_token(founders.directory)
+    assert token is not None
+    answer = httpx.get(founders.notary + "/healthz", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    health: dict[str, Any] = answer.json()
+    return health
+
+
+def first_certificate(path: Path) -> x509.Certificate:
+    return x509.load_pem_x509_certificates(path.read_bytes())[0]
+
+
+def cosigned_by_newcomer(alpha: MemberClient, traffic: Caller) -> EvidenceBundle | None:
+    """The evidence of an event of alpha's next call to the newcomer's gateway, if the checkpoint it is proven against
+    carries the newcomer's witness's cosignature."""
+    mark = len(traffic.calls)
+    event_id = wait_until(lambda: traffic.event_after(mark), "a call of alpha's to the newcomer", FOLLOW_TIMEOUT)
+    bundle = alpha.evidence(event_id, wait_s=FOLLOW_TIMEOUT * 2)
+    assert bundle.checkpoint is not None, bundle.pending
+    return bundle if NEWCOMER in bundle.checkpoint.cosigners else None
+
+
+def shipped_after(admin_port: int, traffic: Caller, what: str) -> str:
+    """The event id of a call of ``traffic`` made from now on, once the gateway shipped it, none of its batches
+    refused."""
+    mark = len(traffic.calls)
+    event_id = wait_until(lambda: traffic.event_after(mark), what, FOLLOW_TIMEOUT)
+    now = gateway_health(admin_port, lambda h: True)
+    assert now is not None
+    last = now["outbox"]["last_seq"]
+    shipped = wait_until(
+        lambda: gateway_health(admin_port, lambda h: h["outbox"]["shipped_seq"] >= last),
+        what,
+        FOLLOW_TIMEOUT,
+        every=0.2,
+    )
+    assert "notary-refused" not in shipped["alarms"] and shipped["shipper"]["last_error"] is None, shipped
+    return event_id
+
+
+def leaked_is_refused_from_its_block(founders: Founders, firm: Path, at_firm: Callable[..., Result]) -> None:
+    """A certificate of the firm's, served by op's gateway, revoked while it calls there every few hundredths of a
+    second and blocks follow one another (a transaction each): every call before the first refusal is served, the
+    first refusal (401 ``certificate_revoked`` on the connection kept alive) is answered once the revoking
+    transaction's block is the chain's head, and every call made once op's gateway's view of the chain had read that
+    block (its /healthz, read before the call) is refused."""
+    ok(at_firm("identity", "issue", "--org", NEWCOMER, "--name", "leaked"))
+    cert = firm / "orgs" / NEWCOMER / "users" / f"leaked@{NEWCOMER}" / "msp" / "signcerts" / "cert.pem"
+    wait_until(
+        lambda: call_op_as_newcomer(founders, firm, "leaked").status_code == 200,
+        "op's gateway to serve the certificate about to leak",
+        FOLLOW_TIMEOUT,
+        every=0.2,
+    )
+    url = f"https://localhost:{founders.up.port + 20}{QUOTES_ROUTE}?symbol=600519.SH"
+    context = newcomer_context(firm, "leaked")
+    description = load_description(founders.directory)
+    trust = TrustDirectoryClient(RpcBackend(founders.chain), description.contracts["TrustDirectory"])
+    admin = f"http://127.0.0.1:{founders.up.port + 40}/healthz"  # op's gateway's admin port
+
+    def view() -> int:
+        head: int = httpx.get(admin, timeout=10).json()["trust"]["head"]
+        return head
+
+    headers = {"Consortium-Purpose": "trading"}
+    with (
+        ticking(founders),
+        Caller(url, context, headers, every=0.02, head=lambda: chain_head(founders), view=view) as leak,
+    ):
+        wait_until(lambda: any(c.status == 200 for c in leak.calls), "a call of the leaked certificate", FOLLOW_TIMEOUT)
+        out = ok(at_firm("member", "keys", "revoke", "--cert", str(cert), "--as", NEWCOMER))
+        index = re.search(r"\(record #(\d+)\)", out)
+        assert index is not None, out
+        block = trust.records(NEWCOMER)[int(index.group(1))].valid_from  # the revoking transaction's block
+        wait_until(
+            lambda: any(c.view is not None and c.view >= block for c in leak.calls),
+            "a call once op's gateway's view read the revoking block",
+            FOLLOW_TIMEOUT,
+        )
+    calls = list(leak.calls)
+    first = next(i for i, c in enumerate(calls) if c.status != 200)
+    refused = calls[first]
+    # 401 at the next request on a connection kept alive, 403 once the handshake of a new one is done
+    assert refused.status in (401, 403) and '"reason": "certificate_revoked"' in str(refused.error), refused
+    assert refused.head is not None and refused.head >= block, (block, refused)
+    read = [c for c in calls if c.view is not None and c.view >= block]
+    assert read and all(c.status in (401, 403) for c in read), (block, [c for c in read if c.status not in (401, 403)])
 
 
 def test_a_request_for_an_org_already_on_chain_is_refused(founders: Founders, tmp_path: Path) -> None:
