@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import settings
@@ -30,6 +30,9 @@ from tests.support.consortium import (
     revert_to_snapshot,
     take_snapshot,
 )
+
+if TYPE_CHECKING:
+    from tests.support.end_to_end import OnSuite
 
 #: Directories whose tests start child processes or bind server sockets; tests/unit/ and tests/property/ never do.
 # Hypothesis fails an example that runs longer than 200 ms by default: a property would then fail on a
@@ -81,6 +84,31 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.is_relative_to(here) and item.path.relative_to(here).parts[0] in PROCESS_DIRECTORIES:
             item.add_marker(pytest.mark.process)
+
+
+# -- the path of a call under each suite -----------------------------------------------------------------------
+
+#: The body of the end-to-end test under each suite (tests/support/end_to_end.py), collected in the modules that
+#: import it: its asserts are rewritten as a test module's are.
+pytest.register_assert_rewrite("tests.support.end_to_end")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test taking ``suite_consortium`` runs once for each suite whose running consortium its module holds (the
+    module-scoped fixture of that suite, ``tests.support.end_to_end.SUITES``), and on that consortium."""
+    if "suite_consortium" in metafunc.fixturenames:
+        from tests.support.end_to_end import suites_run_by
+
+        metafunc.parametrize("suite_consortium", suites_run_by(metafunc.module), indirect=True)
+
+
+@pytest.fixture
+def suite_consortium(request: pytest.FixtureRequest) -> OnSuite:
+    """The module's running consortium of the suite of this case, with what that suite implies
+    (``tests.support.end_to_end.OnSuite``)."""
+    from tests.support.end_to_end import on_suite
+
+    return on_suite(request)
 
 
 # -- anvil -----------------------------------------------------------------------------------------------

@@ -23,7 +23,11 @@ from tests.e2e.readme import run_examples
 from tests.support.up_process import CHAIN_ID, START_TIMEOUT, UpProcess, free_port, free_port_block, rpc_chain_id
 from tests.support.wait import wait_until
 
-pytestmark = pytest.mark.slow
+# The first case starts a whole consortium (its setup runs `make run`'s init, then the case `up` and the README's
+# examples): on 2026-12-06, on this project's 2-core machine at load averages of 11 to 21, its setup took 53 s and 97 s
+# and the case ran past pytest's default 300 s, counted from the setup's start, at 247 s and 204 s in. So 600 s, as
+# tests/integration/cli/test_cli_sm.py allows its consortium's start.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 REPO = Path(__file__).resolve().parents[2]
 FOUNDERS = "bjic-cloud, jinghua-sec, yanshan-sec, yongding-sec, tonghui-sec, shuzhi-tech, bjcm-supervision"
@@ -210,12 +214,11 @@ def check_explorer(data: Path, summary: list[str], port: int) -> None:
 
 
 def check_gateways(data: Path, summary: list[str], notary: str, env: dict[str, str], port: int) -> None:
-    """One call allowed and one denied, each through a provider's gateway to an event, a receipt, a cosigned and
-    anchored checkpoint and evidence that verifies offline; the summary's curl line works as printed; the demo
-    traffic reaches the log; and nginx in auth_request mode in front of the same service does the same."""
-    from network.description import load_description
-    from sdk import MemberClient
-
+    """The summary's curl line works as printed (an allowed call through the provider's gateway, with its event); nginx
+    in auth_request mode in front of the same service lets in and refuses calls, each with an event; the demo traffic
+    reaches the log. A call allowed and one denied, each to a receipt, a cosigned and anchored checkpoint and evidence
+    that verifies offline, and on through the explorer and the verifiers, is the end-to-end test of each suite
+    (tests/support/end_to_end.py), which runs on the consortium of tests/integration/cli/test_cli.py."""
     text = "\n".join(summary)
     assert "  gateways   6 (mutual TLS): bjic-cloud https://localhost:" in text, text
     call = next(line for line in summary if line.strip().startswith("call "))
@@ -229,32 +232,6 @@ def check_gateways(data: Path, summary: list[str], notary: str, env: dict[str, s
     )
     assert r.returncode == 0 and r.stdout.startswith("HTTP/1.1 200"), (call, r.stdout[:500], r.stderr)
     assert "Consortium-Event-Id: " in r.stdout, r.stdout[:800]
-
-    description = load_description(data)
-    passphrase = env["CONSORTIUM_PASSPHRASE"].encode()
-    gateway = f"https://localhost:{port + 20}"  # bjic-cloud, the first provider
-    with MemberClient.from_directory(
-        data, "jinghua-sec", name="client", passphrase=passphrase, notary_url=notary
-    ) as client:
-        allowed = client.call(
-            gateway, "GET", "/v1/market/quotes/level2", purpose="trading", params={"symbol": "600519.SH"}
-        )
-        assert allowed.status == 200, (allowed.status, allowed.content[:300])
-        assert (
-            allowed.log_origin == "beijing-capital-market-pilot/audit-log"
-            and allowed.gateway_id == "bjic-cloud/gateway"
-        )
-        assert allowed.json()["meta"]["caller_org"] == "jinghua-sec"
-        denied = client.call(gateway, "GET", "/v1/market/quotes/level2", purpose="marketing")
-        assert (denied.status, denied.denial_reason) == (403, "no_grant"), denied.content
-        for result, decision in ((allowed, "allow"), (denied, "deny")):
-            assert result.event_id is not None
-            client.receipt(result.event_id, wait_s=30)
-            bundle = client.evidence(result.event_id, wait_s=90, anchored=True)
-            report = client.verify(bundle, description)
-            assert report.ok and report.complete, report.to_text()
-            entry = json.loads(bundle.entry)
-            assert entry["decision"] == decision and entry["event_id"] == result.event_id, entry
 
     check_nginx_auth_request(data, env, port, notary)
 

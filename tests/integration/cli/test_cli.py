@@ -4,6 +4,9 @@ One demo consortium is initialised for the whole module (``consortium init DIR -
 ``consortium up DIR --port PORT`` running as a child process; every command passes ``--dir DIR --chain-url URL``
 and takes its passphrase from ``$CONSORTIUM_PASSPHRASE``, as a member firm's operator would. Tests that change
 chain state use their own asset ids, or undo what they did, so they do not depend on each other's order.
+
+The path of a call end to end (tests/support/end_to_end.py), one test body for every suite, runs here for ``intl``
+on this module's consortium, as its first case: it is imported below, and parametrised by tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ import socket
 import sqlite3
 import stat
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,17 +34,14 @@ import httpx
 import pytest
 
 from notary.event import EventJSON
+from tests.support.cli import CLI, PASSPHRASE, assert_ok, cli_env, run_cli, shown
+from tests.support.end_to_end import test_a_call_is_logged_cosigned_anchored_shown_and_verified_offline  # noqa: F401
 from tests.support.up_process import CHAIN_ID, UpProcess, free_port, free_port_block, rpc_chain_id
 from tests.support.wait import wait_until
 
-PASSPHRASE = "cli-test-passphrase-4711"
 STORE = Path("nodes") / "bjic-cloud" / "chaindata"  # the operator's node; each validator's is beside it
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
-COMMAND_TIMEOUT = 120.0
-
-_SCRIPT = Path(sys.executable).with_name("consortium")
-CLI = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "cli.main"]
 
 # The demo consortium (demo/consortium.toml), written out here as the independent expectation.
 FOUNDERS = {
@@ -59,45 +58,6 @@ NEWCO_NAME = "Newco Securities Co., Ltd. (新锐证券)"
 
 
 # -- helpers -------------------------------------------------------------------------------------------------
-
-
-#: The settings of the run that reach the commands: anvil's path, and the key files' PBKDF2 count (10,000 in the
-#: tests, tests/conftest.py; at the default 200,000 `init --demo` and one start and stop of `up` alone spend some
-#: 11 s of CPU more deriving the keys of the files they write and open).
-KEPT_SETTINGS = ("CONSORTIUM_ANVIL", "CONSORTIUM_KDF_ITERATIONS")
-
-
-def cli_env(passphrase: str | None = PASSPHRASE) -> dict[str, str]:
-    """The environment of a user's shell: our passphrase (or none), and no consortium settings leaking in but
-    :data:`KEPT_SETTINGS`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSORTIUM_") or k in KEPT_SETTINGS}
-    env["PYTHONUNBUFFERED"] = "1"
-    if passphrase is not None:
-        env["CONSORTIUM_PASSPHRASE"] = passphrase
-    return env
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        env=cli_env() if env is None else env,
-        timeout=COMMAND_TIMEOUT,
-        check=False,
-    )
-
-
-def shown(r: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {r.returncode}\n--- stdout\n{r.stdout}\n--- stderr\n{r.stderr}"
-
-
-def assert_ok(r: subprocess.CompletedProcess[str]) -> str:
-    assert r.returncode == 0, shown(r)
-    assert "Traceback" not in r.stderr, shown(r)
-    return r.stdout
 
 
 def assert_error(r: subprocess.CompletedProcess[str], *fragments: str) -> str:
@@ -159,6 +119,7 @@ class Node:
     directory: Path
     up: UpProcess = field(init=False)
     summary: list[str] = field(init=False, default_factory=list)
+    env: dict[str, str] = field(init=False, default_factory=cli_env)  # what its commands run with
 
     @property
     def url(self) -> str:
@@ -181,7 +142,7 @@ class Node:
             while port == avoid_port:
                 port = free_port_block()
         argv = [*CLI, "up", str(self.directory), "--port", str(port), "--authenticate-reads", *options]
-        self.up = UpProcess(argv, cli_env(), port)
+        self.up = UpProcess(argv, self.env, port)
         try:
             self.summary = self.up.wait_for_summary()
         except BaseException:

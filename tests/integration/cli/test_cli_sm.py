@@ -1,9 +1,13 @@
 """A consortium created with ``consortium init --demo --crypto sm`` and started with ``consortium up``, as real
-processes: a call through a gateway becomes an event that the notary logs in an SM3 tree, signs with its SM2
-note key, that the witnesses cosign with SM2 and the notary anchors (SM3 of the checkpoint); ``consortium verify
-evidence`` and ``consortium verify log`` check it from consortium.json alone, and the explorer indexes it. The
-gateway digested the call with HMAC-SM3 under an HKDF-SM3 salt (event version 3), which ``consortium data reveal``
-and ``consortium verify reveal`` follow.
+processes. Its first case is the path of a call end to end, one test body for every suite
+(tests/support/end_to_end.py, imported below and parametrised with this module's suite by tests/conftest.py): a call
+through a gateway becomes an event that the notary logs in an SM3 tree, signs with its SM2 note key, that the
+witnesses cosign with SM2 and the notary anchors with ``anchor_signed`` (SM3 of the checkpoint, the log key's SM2
+signature checked on chain); ``consortium verify evidence`` and ``consortium verify log`` check it from
+consortium.json alone, and the explorer indexes it and verifies its provenance. The gateway digested the call with
+HMAC-SM3 under an HKDF-SM3 salt (event version 3), which ``consortium data reveal`` and ``consortium verify reveal``
+follow. The module's own cases: a PSI job under the national suite, an SM2 certificate forwarded by a TLCP
+terminator, an SM2 person's login, the rotation of an SM2 identity CA.
 
 One consortium start for the whole module: it is the costly part (init, then up's twenty-odd processes). Its key
 files and vault keys are written with the operator's lower PBKDF2 cost, ``$CONSORTIUM_KDF_ITERATIONS`` at its
@@ -24,29 +28,20 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from gmssl_pyx import sm3_hmac
 
 from chain.backend import RpcBackend
-from chain.contracts import AuditAnchorClient
 from chain.ids import OrgId
 from chain.tx import Signer, transact
 from network._sm2ca import attributes
 from network.description import load_description
 from network.identity import OrgPaths, issue_identity, load_account_key, load_person_key, user_paths
 from network.logins import make_token
-from network.logsetup import log_origin, log_vkey, witness_policy, witness_verifiers
-from network.shredding import gateway_vault
 from network.sm2callers import issue_sm2_identity
-from notary.log.checkpoint import parse_checkpoint
-from notary.log.hashing import SM3
-from notary.log.note import open_note, parse_note
-from notary.logsuite import SM, parse_log_vkey
 from sdk import MemberClient
 from suite.sm2 import DEFAULT_ID, SM2PrivateKey
 from suite.x509 import Certificate, Name, issue, issue_ca
-from tests.integration.cli.test_cli import CLI, PASSPHRASE, assert_ok, cli_env, run_cli, shown
+from tests.support.cli import CLI, PASSPHRASE, assert_ok, cli_env, run_cli, shown
+from tests.support.end_to_end import test_a_call_is_logged_cosigned_anchored_shown_and_verified_offline  # noqa: F401
 from tests.support.sm3_reference import sm3
 from tests.support.up_process import UpProcess, free_port, free_port_block
 from tests.support.wait import wait_until
@@ -59,8 +54,6 @@ from tests.support.wait import wait_until
 # pytest's default 300 s. So 600 s, as the fixture's own INIT_TIMEOUT allows init alone.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
-SM2_NOTE_TYPE = b"\xff" + b"consortium-ledger/sm2-note/v1"
-SM2_COSIGNATURE_TYPE = b"\xff" + b"consortium-ledger/sm2-cosignature/v1"
 INIT_TIMEOUT = 600.0
 START_TIMEOUT = 300.0
 REGULATOR_TOKEN = Path("explorer") / "logins" / "inspector@bjcm-supervision.token"
@@ -73,22 +66,17 @@ def sm_env() -> dict[str, str]:
 
 
 class SmConsortium:
+    """The module's consortium (``tests.support.end_to_end.RunningConsortium``) and where its notary and explorer
+    serve."""
+
     def __init__(self, directory: Path, up: UpProcess, summary: list[str]) -> None:
         self.directory = directory
         self.up = up
         self.summary = summary
+        self.env = sm_env()  # what its commands run with
         self.port = up.port
         self.notary = f"http://127.0.0.1:{self.port + 1}"
         self.explorer = f"http://127.0.0.1:{self.port + 60}"
-
-    def regulator(self) -> dict[str, str]:
-        return {"Authorization": "Bearer " + (self.directory / REGULATOR_TOKEN).read_text().strip()}
-
-    def gateway(self, org: str) -> str:
-        line = next(line for line in self.summary if line.startswith("  gateways "))
-        found = re.search(rf"\b{re.escape(org)} (https://localhost:\d+)", line)
-        assert found is not None, line
-        return found.group(1)
 
 
 @pytest.fixture(scope="module")
@@ -163,151 +151,6 @@ def tlcp_gateway(sm: SmConsortium, tmp_path_factory: pytest.TempPathFactory) -> 
     finally:
         process.terminate()
         process.wait(30)
-
-
-def test_an_sm_consortium_logs_cosigns_anchors_and_verifies_a_call(sm: SmConsortium, tmp_path: Path) -> None:
-    directory = sm.directory
-    data = json.loads((directory / "consortium.json").read_text())
-    assert data["crypto"] == "sm"
-    # init wrote the SM2 key files with the operator's PBKDF2 cost: iterationCount INTEGER 10,000 in their PBES2
-    pem = (directory / "orgs" / "bjic-cloud" / "keys" / "witness.pem").read_bytes()
-    assert bytes.fromhex("02022710") in base64.b64decode(b"".join(pem.strip().splitlines()[1:-1]))
-    description = load_description(directory)
-    assert description.suite is SM
-    text = "\n".join(sm.summary)
-    assert f"(log {log_origin(description)}; suite sm, SM3 tree;" in text, text
-
-    # A call through bjic-cloud's gateway, by a jinghua-sec client over mutual TLS (X.509 ECDSA, as under intl).
-    with MemberClient.from_directory(
-        directory, "jinghua-sec", name="client", passphrase=PASSPHRASE.encode(), notary_url=sm.notary
-    ) as client:
-        result = client.call(
-            sm.gateway("bjic-cloud"),
-            "GET",
-            "/v1/market/quotes/level2",
-            purpose="trading",
-            params={"symbol": "600519.SH"},
-        )
-        assert result.status == 200, (result.status, result.content[:300])
-        assert result.event_id is not None
-        # the gateway signed the batch with SM2, the notary logged it, witnesses cosigned, the anchor confirmed
-        client.receipt(result.event_id, wait_s=30)
-        bundle = client.evidence(result.event_id, wait_s=120, anchored=True)
-        report = client.verify(bundle, description)
-        assert report.ok and report.complete, report.to_text()
-        # the anchor carried the log's SM2 signature over what it anchors (anchor_signed), checked offline too
-        assert "AuditAnchor.anchor_signed(" in report.to_text(), report.to_text()
-        assert "checked on chain: anchor_signed succeeds" in report.to_text(), report.to_text()
-    # ... and AuditAnchor checked it on chain with the SM2 precompile against the notary's LOG_KEY.
-    anchors = AuditAnchorClient(RpcBackend(sm.up.url), description.contracts["AuditAnchor"])
-    latest = anchors.latest(log_origin(description))
-    assert latest is not None and anchors.signature_key(log_origin(description), latest.tree_size) is not None
-    # `init --crypto sm` deployed it signed-only: no anchor of this consortium can be unchecked
-    assert anchors.signed_only()
-    entry = json.loads(bundle.entry)
-    assert entry["event_id"] == result.event_id and entry["decision"] == "allow", entry
-
-    # `consortium verify evidence` checks the SM bundle from consortium.json alone.
-    path = tmp_path / "evidence.json"
-    path.write_text(json.dumps(bundle.to_json()))
-    r = run_cli("verify", "evidence", str(path), "--consortium", str(directory / "consortium.json"))
-    out = assert_ok(r)
-    assert f"evidence of {result.event_id!r} verified" in out, shown(r)
-
-    # The gateway salted the call with HKDF-SM3 and digested it with HMAC-SM3 over SM3 body hashes (version 3): the
-    # provider reveals the salt from the bundle's entry, GmSSL's HMAC-SM3 recomputes the response digest from the
-    # answer the client got, and `consortium verify reveal` checks request and answer against the bundle's entry.
-    assert entry["v"] == 3, entry
-    cert = x509.load_pem_x509_certificate(user_paths(directory, OrgId("jinghua-sec"), "client").cert.read_bytes())
-    assert entry["caller_identity"] == sm3(cert.public_bytes(serialization.Encoding.DER)).hex(), entry
-    sealed = json.loads((gateway_vault(directory, "bjic-cloud") / "vault-key.json").read_text())
-    assert (sealed["kdf"], sealed["cipher"]) == ("pbkdf2-hmac-sm3", "sm4-gcm"), sealed  # the vault at rest: SM4
-    assert sealed["iterations"] == KDF_ITERATIONS, sealed  # the operator's setting reached the gateway up started
-    r = run_cli("--dir", str(directory), "data", "reveal", result.event_id, "--provider", "bjic-cloud", "--entry",
-                str(path))  # fmt: skip
-    out = assert_ok(r)
-    document = json.loads(out)
-    assert document["scheme"] == "epoch-hkdf-sm3/v1", document
-    salt = bytes.fromhex(document["salt"])
-    assert entry["response_digest"] == sm3_hmac(salt, f"200\n{sm3(result.content).hex()}".encode()).hex()
-    (tmp_path / "reveal.json").write_text(out)
-    (tmp_path / "answer").write_bytes(result.content)
-    target = "/v1/market/quotes/level2?symbol=600519.SH"
-    r = run_cli("verify", "reveal", str(tmp_path / "reveal.json"), "--target", target, "--response-body",
-                str(tmp_path / "answer"), "--evidence", str(path))  # fmt: skip
-    assert "the payload matches" in assert_ok(r), shown(r)
-
-    # The checkpoint is an SM2 note (type 0xff ‖ "consortium-ledger/sm2-note/v1"), cosigned with SM2 by a quorum.
-    note = httpx.get(sm.notary + "/checkpoint", headers=sm.regulator(), timeout=10)
-    assert note.status_code == 200, note.text
-    vkey = log_vkey(description)
-    assert base64.b64decode(vkey.split("+", 2)[2]).startswith(SM2_NOTE_TYPE)
-    log_key = parse_log_vkey(vkey)
-    signatures = {s.name: s for s in parse_note(note.content).signatures}
-    assert len(signatures[log_key.name].signature) == 64  # r ‖ s
-    assert signatures[log_key.name].key_id == log_key.key_id
-    opened, verified = open_note(note.content, [log_key])
-    checkpoint = parse_checkpoint(opened.text)
-    assert checkpoint.origin == log_origin(description) and checkpoint.size >= 1
-    assert [s.name for s in verified] == [log_key.name]
-    assert checkpoint.root != SM3.empty_root
-    _, cosignatures = open_note(note.content, list(witness_verifiers(description).values()))
-    assert len(cosignatures) >= witness_policy(description).threshold, [s.name for s in cosignatures]
-    assert all(len(s.signature) == 72 for s in cosignatures)  # timestamp ‖ r ‖ s
-
-    # `consortium verify log` mirrors the whole log (SM3 tiles) and compares its roots with the anchors on chain.
-    token = (directory / REGULATOR_TOKEN).read_text().strip()
-    r = run_cli(
-        "verify",
-        "log",
-        sm.notary,
-        "--consortium",
-        str(directory / "consortium.json"),
-        "--chain-url",
-        sm.up.url,
-        "--token",
-        token,
-    )
-    out = assert_ok(r)
-    assert "✓ anchor signatures — AuditAnchor takes signed anchors only; " in out, shown(r)
-    assert "NOT checked on chain" not in out, shown(r)
-    # An sm consortium's AuditAnchor is signed-only from init: `notary migrate-anchor` has nothing to move, and
-    # says so before deploying anything (the move itself: tests/integration/notary/test_anchor_move.py).
-    r = run_cli(
-        "--dir", str(directory), "--chain-url", sm.up.url, "notary", "migrate-anchor", "--as", "bjic-cloud"
-    )  # fmt: skip
-    assert r.returncode == 1 and "takes signed anchors only already: nothing to move" in r.stderr, shown(r)
-    assert "retired_anchors" not in (directory / "consortium.json").read_text()
-
-    # The explorer follows the SM3 log with the SM2 key and shows the call to the regulator.
-    def listed() -> bool:
-        answer = httpx.get(sm.explorer + "/api/v1/calls?limit=200", headers=sm.regulator(), timeout=10)
-        assert answer.status_code == 200, answer.text
-        return any(row["event_id"] == result.event_id for row in answer.json()["calls"])
-
-    wait_until(listed, f"the explorer to show call {result.event_id} to the regulator", 60, every=0.5)
-
-    # The explorer's anchor list says AuditAnchor checked the log key's SM2 signature on the call's anchor (its
-    # transaction holds an AnchorSigned log beside Anchored), once its chain follower has indexed that block; an
-    # sm consortium's AuditAnchor is signed-only, so no anchor it lists is unchecked.
-    anchored = bundle.anchor
-    assert anchored is not None
-
-    def listed_anchor() -> dict[str, Any] | None:
-        answer = httpx.get(sm.explorer + "/api/v1/anchors?limit=200", headers=sm.regulator(), timeout=10)
-        assert answer.status_code == 200, answer.text
-        document = answer.json()
-        assert document["crypto"] == "sm", document
-        assert all(row["signature"] != "unchecked" for row in document["anchors"]), document
-        row = next((row for row in document["anchors"] if row["size"] == anchored.size), None)
-        return None if row is None or row["signature"] == "unknown" else cast(dict[str, Any], row)
-
-    row = wait_until(listed_anchor, f"the explorer to index the anchor of size {anchored.size}", 60, every=0.5)
-    assert row["signature"] == "checked", row
-    assert str(row["tx_hash"]).lower() == "0x" + anchored.transaction.hash.hex(), (row, anchored)
-    keys = httpx.get(sm.explorer + "/api/v1/keys", timeout=10)
-    if keys.status_code == 200:
-        assert keys.json()["log_vkey"] == vkey
 
 
 def test_a_psi_job_runs_on_the_national_suite_and_its_disclosure_verifies_offline(
