@@ -150,8 +150,9 @@ class QbftBackend(NodeBackend):
     """
 
     VALIDATORS = 4
-    #: Driving turns without the network settling (work left, nothing decided) after which the driver gives up.
+    #: Driving turns, and seconds of the owned clock, after which a network that has not settled fails the test.
     MAX_TURNS = 20_000
+    MAX_CLOCK_S = 600.0
     #: How far the clock moves when no timer is due but work waits (a height the clock does not allow yet).
     STEP_S = 0.1
     #: The validator whose store the last network's close verified.
@@ -236,7 +237,10 @@ class QbftBackend(NodeBackend):
 
     def _drive(self) -> None:
         """Step the four loops until no work is left: messages first, then the clock to the next timer."""
+        started = self.clock.now
         for _ in range(self.MAX_TURNS):
+            if self.clock.now - started > self.MAX_CLOCK_S:
+                break
             while any(not loop.inbox.empty() for loop in self.loops):
                 for loop in self.loops:
                     if not loop.inbox.empty():
@@ -250,7 +254,10 @@ class QbftBackend(NodeBackend):
             wake = min((loop.machine.next_wake() for loop in self.loops if loop.machine is not None), default=math.inf)
             self.clock.now = wake if self.clock.now < wake < math.inf else self.clock.now + self.STEP_S
         heads = [int(node.head().block_number) for node in self.nodes]
-        raise AssertionError(f"the validators did not settle in {self.MAX_TURNS} turns (heads {heads})")
+        raise AssertionError(
+            f"the validators did not settle within {self.MAX_TURNS} turns and {self.MAX_CLOCK_S:.0f} s of their clock"
+            f" (heads {heads}, pending {[len(node.mempool.pending) for node in self.nodes]})"
+        )
 
     def advance(self, seconds: int) -> None:
         """Move the shared clock ``seconds`` on (past the timestamps of blocks decided within one second) and have
