@@ -1,6 +1,8 @@
 """Shared fixtures: one contract test suite, run unchanged against every chain backend.
 
-``backend`` is parametrized over the backends ("eth-tester" in process, "anvil" as a real JSON-RPC node).
+``backend`` is parametrized over the backends: "eth-tester" in process, "anvil" as a real JSON-RPC node, "node" the
+consortium's own node sealing alone and "qbft" four of its nodes as validators agreeing by QBFT over an in-memory
+network (``tests.support.consortium.NodeBackend`` and ``QbftBackend``, both served over JSON-RPC on loopback).
 ``consortium`` gives each test freshly deployed contracts with five founding members ("op", "alpha",
 "beta", "gamma", "reg"), a Signer per org and an ``outsider`` that belongs to no member. The consortium is
 deployed once per module and backend, and every test runs inside a chain snapshot that is reverted after
@@ -26,6 +28,7 @@ from tests.support.consortium import (
     Consortium,
     Keys,
     NodeBackend,
+    QbftBackend,
     deploy_test_consortium,
     revert_to_snapshot,
     take_snapshot,
@@ -142,6 +145,7 @@ BACKENDS = [
     pytest.param("eth-tester", id="eth-tester"),
     pytest.param("anvil", id="anvil", marks=pytest.mark.anvil),
     pytest.param("node", id="node"),
+    pytest.param("qbft", id="qbft"),
 ]
 
 
@@ -155,6 +159,8 @@ def backend(request: pytest.FixtureRequest, _keys: Keys) -> Iterator[Backend]:
         chain = RpcBackend(request.getfixturevalue("anvil_url"))
     elif request.param == "node":
         chain = NodeBackend(_keys.deployer)
+    elif request.param == "qbft":
+        chain = QbftBackend(_keys.deployer)
     else:  # pragma: no cover - a new backend must be wired in here
         raise AssertionError(f"unknown backend {request.param!r}")
     yield chain
@@ -169,8 +175,8 @@ def _genesis(backend: Backend, _keys: Keys) -> Consortium:
 @pytest.fixture
 def consortium(request: pytest.FixtureRequest, backend: Backend, _keys: Keys) -> Iterator[Consortium]:
     """Fresh contracts for this test: the module's deployment inside a snapshot reverted afterwards."""
-    if isinstance(backend, NodeBackend):
-        node = NodeBackend(_keys.deployer)
+    if isinstance(backend, NodeBackend):  # the node alone or the four validators: a fresh network per test
+        node = type(backend)(_keys.deployer)
         try:
             yield deploy_test_consortium(node, _keys)
         finally:

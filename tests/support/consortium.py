@@ -4,16 +4,23 @@ fixtures of them)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import math
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import rlp
+from eth.abc import AtomicDatabaseAPI
 from eth.db.atomic import AtomicDB
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_keys.datatypes import PrivateKey
+from eth_typing import BlockNumber
 
 from chain.backend import Backend, EthTesterBackend, RpcBackend
 from chain.contracts import (
@@ -28,10 +35,14 @@ from chain.contracts import (
     deploy_consortium,
 )
 from chain.contracts.deploy import deploy_contract
+from chain.errors import MalformedError
 from chain.ids import OrgId, Role
-from chain.node.node import Genesis, Node
+from chain.node.consensus import Consensus
+from chain.node.node import GENESIS_KEY, Genesis, Node, TransactionRefusedError
 from chain.node.rpc import RpcServer
 from chain.node.service import Metrics, SealingLoop
+from chain.node.verify import verify_chain
+from chain.seal import extra_data, verify_seals
 from chain.tx import Signer, fee_fields
 
 if TYPE_CHECKING:
@@ -111,6 +122,203 @@ class NodeBackend(RpcBackend):
     def close(self) -> None:
         self.loop.stop()
         self.server.stop()
+
+
+class OwnedClock:
+    """Seconds (of the Unix epoch) that move only when :class:`QbftBackend` moves them."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class QbftBackend(NodeBackend):
+    """Four validators agreeing by QBFT, in this process, the first one's node served over real JSON-RPC on loopback.
+
+    Each validator is a :class:`Node` with its own store and its own ``chain.node.consensus.Consensus`` loop (signed
+    PROPOSALs, PREPAREs, COMMITs, seals in Besu's header format); every message one sends is delivered to the other
+    three, and a transaction a client sends to the first goes to the others' mempools as the product's gossip does
+    (``submit(raw, gossip=False, hold=True)`` at each peer). The validators share a clock this backend owns: no loop
+    runs on its own; one thread drives the four loops whenever a transaction comes in, letting every message
+    flow and moving the clock to the next timer only when nothing else can happen, until every validator has
+    decided the block and no work is left. A receipt the client reads is in a block a quorum sealed. A ledger has
+    no snapshots: each test gets a fresh network and genesis. At :meth:`close` the four hold the same chain:
+    ``verify_chain`` (what ``chain verify`` runs) passes on one store, each network's next validator in turn, and
+    the other three hold what it read there but for their own seals, each checked (:func:`assert_same_stored_chain`).
+    """
+
+    VALIDATORS = 4
+    #: Driving turns, and seconds of the owned clock, after which a network that has not settled fails the test.
+    MAX_TURNS = 20_000
+    MAX_CLOCK_S = 600.0
+    #: How far the clock moves when no timer is due but work waits (a height the clock does not allow yet).
+    STEP_S = 0.1
+    #: The validator whose store the last network's close verified.
+    _verified = -1
+
+    def __init__(self, operator: LocalAccount) -> None:
+        self.offset = 0.0
+        start = float(int(time.time()))
+        self.clock = OwnedClock(start)
+        keys = [PrivateKey(bytes(Account.create().key)) for _ in range(self.VALIDATORS)]
+        validators = tuple(key.public_key.to_checksum_address() for key in keys)
+        genesis = Genesis(ANVIL_CHAIN_ID, validators, operator.address, int(start) - 1)
+        self.nodes = [Node(AtomicDB(), genesis, clock=self.clock) for _ in keys]
+        self.loops = [
+            Consensus(node, key, self._sender(i), fetch=self._fetcher(i), clock=self.clock)
+            for i, (node, key) in enumerate(zip(self.nodes, keys, strict=True))
+        ]
+        for i, node in enumerate(self.nodes):
+            node.on_submit = self._gossiper(i)
+        for loop in self.loops:
+            loop.peer_at(0)  # every peer's head is known: each validator's new record of signed messages settles
+        self.node = self.nodes[0]
+        self.metrics = Metrics(self.node)
+        self._lock = threading.Lock()
+        self._work = threading.Event()
+        self._stopping = threading.Event()
+        self.error: BaseException | None = None
+        self.server = RpcServer(self.node, port=0)
+        self.server.start()
+        self._driver = threading.Thread(target=self._drive_forever, name="qbft-driver", daemon=True)
+        self._driver.start()
+        RpcBackend.__init__(self, self.server.url)
+
+    # -- the in-memory network ----------------------------------------------------------------------------------
+
+    def _sender(self, me: int) -> Any:
+        def send(code: int, body: bytes) -> None:
+            for i, loop in enumerate(self.loops):
+                if i != me:
+                    assert loop.deliver(code, body), "a validator's inbox is full"
+
+        return send
+
+    def _fetcher(self, me: int) -> Any:
+        def fetch(first: int) -> list[bytes]:
+            ahead = max((n for i, n in enumerate(self.nodes) if i != me), key=lambda n: n.head().block_number)
+            last = int(ahead.head().block_number)
+            return [bytes(rlp.encode(ahead.block_by_number(n))) for n in range(first, last + 1)]
+
+        return fetch
+
+    def _gossiper(self, me: int) -> Any:
+        def gossip(raw: bytes) -> None:
+            for i, node in enumerate(self.nodes):
+                if i != me:
+                    with contextlib.suppress(TransactionRefusedError, MalformedError):
+                        node.submit(raw, gossip=False, hold=True)
+            self._work.set()
+
+        return gossip
+
+    # -- driving the validators -----------------------------------------------------------------------------------
+
+    def _drive_forever(self) -> None:
+        while not self._stopping.is_set():
+            self._work.wait()
+            self._work.clear()
+            try:
+                with self._lock:
+                    self._drive()
+            except BaseException as exc:  # the test fails at close with it; a client waits out its receipt
+                self.error = exc
+                return
+
+    def _settled(self) -> bool:
+        heads = {bytes(node.head().hash) for node in self.nodes}
+        return (
+            len(heads) == 1
+            and all(loop.machine is None and loop.inbox.empty() for loop in self.loops)
+            and not any(node.mempool.pending for node in self.nodes)
+        )
+
+    def _drive(self) -> None:
+        """Step the four loops until no work is left: messages first, then the clock to the next timer."""
+        started = self.clock.now
+        for _ in range(self.MAX_TURNS):
+            if self.clock.now - started > self.MAX_CLOCK_S:
+                break
+            while any(not loop.inbox.empty() for loop in self.loops):
+                for loop in self.loops:
+                    if not loop.inbox.empty():
+                        loop.step(wait=0)
+            for loop in self.loops:
+                loop.step(wait=0)  # the time acts: a height starts, a proposer proposes, a round times out
+            if any(not loop.inbox.empty() for loop in self.loops):
+                continue
+            if self._settled():
+                return
+            wake = min((loop.machine.next_wake() for loop in self.loops if loop.machine is not None), default=math.inf)
+            self.clock.now = wake if self.clock.now < wake < math.inf else self.clock.now + self.STEP_S
+        heads = [int(node.head().block_number) for node in self.nodes]
+        raise AssertionError(
+            f"the validators did not settle within {self.MAX_TURNS} turns and {self.MAX_CLOCK_S:.0f} s of their clock"
+            f" (heads {heads}, pending {[len(node.mempool.pending) for node in self.nodes]})"
+        )
+
+    def advance(self, seconds: int) -> None:
+        """Move the shared clock ``seconds`` on (past the timestamps of blocks decided within one second) and have
+        the validators decide an empty block there, as the consensus loop's ``empty_blocks`` does."""
+        with self._lock:
+            self._drive()
+            head = self.node.head()
+            self.clock.now += max(0.0, head.timestamp - self.clock.now) + seconds
+            for loop in self.loops:
+                loop.empty_blocks = True
+            for loop in self.loops:
+                loop.step(wait=0)  # each starts the next height (a proposer proposes at once: its period is past)
+            for loop in self.loops:
+                loop.empty_blocks = False  # the heights started run to their decision; no other empty block
+            self._drive()
+            assert all(n.head().block_number == head.block_number + 1 for n in self.nodes), "no empty block decided"
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._work.set()
+        self._driver.join()
+        self.server.stop()
+        if self.error is not None:
+            raise AssertionError(f"driving the validators failed: {self.error!r}") from self.error
+        with self._lock:
+            self._drive()
+        heads = {(int(n.head().block_number), bytes(n.head().hash)) for n in self.nodes}
+        assert len(heads) == 1, f"the validators hold different chains: {sorted(heads)}"
+        # verify_chain re-executes every block with the reference VM, the dearest step of a test here: it runs on
+        # one store, each network's next validator in turn, and the other three must hold byte for byte what it
+        # reads there (so it would find the same on them).
+        QbftBackend._verified = (QbftBackend._verified + 1) % self.VALIDATORS
+        checked = self.nodes[QbftBackend._verified].db
+        report = verify_chain(checked)
+        assert (report.head, report.head_hash) == next(iter(heads))
+        for node in self.nodes:
+            if node.db is not checked:
+                assert_same_stored_chain(checked, node.db, report.head)
+
+
+def assert_same_stored_chain(reference: AtomicDatabaseAPI, other: AtomicDatabaseAPI, head: int) -> None:
+    """``other`` holds what ``chain.node.verify.verify_chain`` reads in ``reference`` up to ``head``, but for each
+    header's round and commit seals (each validator keeps the seals of the COMMITs it counted): the genesis record,
+    the canonical hashes, each block's header under its hash (which leaves out round and seals) and its body, its
+    stored receipts and its transactions' index; and each header's seals are a quorum of its parent's validators.
+    Re-executing ``other``'s blocks would then repeat, step for step, what verify_chain did on ``reference``."""
+    assert other[GENESIS_KEY] == reference[GENESIS_KEY]
+    want, got = Node(reference).chain, Node(other).chain
+    parent = got.get_canonical_block_by_number(BlockNumber(0)).header
+    for number in range(1, head + 1):
+        block_hash = want.chaindb.get_canonical_block_hash(BlockNumber(number))
+        assert got.chaindb.get_canonical_block_hash(BlockNumber(number)) == block_hash, f"block {number}"
+        mine, theirs = want.get_block_by_hash(block_hash), got.get_block_by_hash(block_hash)
+        assert theirs.hash == block_hash and theirs.header.parent_hash == parent.hash, f"header {number}"
+        verify_seals(theirs.header, extra_data(parent).validators)
+        assert rlp.encode(theirs.transactions) == rlp.encode(mine.transactions), f"body of block {number}"
+        assert theirs.get_receipts(got.chaindb) == mine.get_receipts(want.chaindb), f"receipts of block {number}"
+        for index, tx in enumerate(theirs.transactions):
+            assert got.chaindb.get_transaction_index(tx.hash) == (number, index), f"index of 0x{tx.hash.hex()}"
+        parent = theirs.header
+    assert got.get_canonical_head().hash == parent.hash
 
 
 def latest_timestamp(backend: Backend) -> int:
