@@ -626,11 +626,12 @@ class Caller:
                         return
 
     def _call(self, http: httpx.Client) -> Call:
+        view = None
         try:
             view = self._view() if self._view else None
             answer = http.get(self._url, headers=self._headers)
         except Exception as exc:  # noted as a call that failed, the next one made: the thread goes on
-            return Call(None, None, None, None, f"{type(exc).__name__}: {exc}")
+            return Call(None, None, None, None, f"{type(exc).__name__}: {exc}", view)
         head = self._head() if self._head else None
         der = answer.extensions["network_stream"].get_extra_info("ssl_object").getpeercert(True)  # the DER
         error = None if answer.status_code == 200 else answer.text[:300]
@@ -776,9 +777,23 @@ def leaked_is_refused_from_its_block(founders: Founders, firm: Path, at_firm: Ca
         index = re.search(r"\(record #(\d+)\)", out)
         assert index is not None, out
         block = trust.records(NEWCOMER)[int(index.group(1))].valid_from  # the revoking transaction's block
+        # the view first, read on its own (a loaded machine may take a while to read the directory again), then a
+        # call answered once it had; if the view does not get there, what it and the last calls said
+        try:
+            wait_until(
+                lambda: view() >= block,
+                f"op's gateway's view to read the revoking block {block}",
+                FOLLOW_TIMEOUT * 2,
+                every=0.2,
+                ignoring=(httpx.HTTPError,),
+            )
+        except AssertionError as exc:
+            trust = httpx.get(admin, timeout=10).json()["trust"]
+            last = leak.calls[-3:]
+            raise AssertionError(f"{exc}; its view: {trust}; {len(leak.calls)} calls, the last {last}") from exc
         wait_until(
-            lambda: any(c.view is not None and c.view >= block for c in leak.calls),
-            "a call once op's gateway's view read the revoking block",
+            lambda: any(c.status is not None and c.view is not None and c.view >= block for c in leak.calls),
+            "a call answered once op's gateway's view read the revoking block",
             FOLLOW_TIMEOUT,
         )
     calls = list(leak.calls)
@@ -787,7 +802,7 @@ def leaked_is_refused_from_its_block(founders: Founders, firm: Path, at_firm: Ca
     # 401 at the next request on a connection kept alive, 403 once the handshake of a new one is done
     assert refused.status in (401, 403) and '"reason": "certificate_revoked"' in str(refused.error), refused
     assert refused.head is not None and refused.head >= block, (block, refused)
-    read = [c for c in calls if c.view is not None and c.view >= block]
+    read = [c for c in calls if c.status is not None and c.view is not None and c.view >= block]  # answered ones
     assert read and all(c.status in (401, 403) for c in read), (block, [c for c in read if c.status not in (401, 403)])
 
 
