@@ -184,6 +184,8 @@ class ConnectionPool:
             if self._stopping:
                 return
             self._stopping = True
+        if not self._threads:  # never started (its server could not bind, say): nothing to wake, join or close
+            return
         self._wake()
         for _ in range(self.workers):
             self._ready.put(None)

@@ -91,6 +91,18 @@ def test_waiting_connections_are_served_when_they_send_and_closed_when_idle_too_
 
 
 @pytest.mark.skipif(not hasattr(select, "epoll"), reason="one-shot watching needs epoll")
+def test_a_pool_never_started_stops_and_refuses_what_it_is_given() -> None:
+    """A server that could not bind stops its pool without having started it."""
+    pool = ConnectionPool(workers=1, idle_timeout=2.0, name="test-unstarted", epoll=False)
+    pool.stop()
+    pool.stop()
+    late = Echo()
+    pool.add(late)
+    assert late.closed.is_set()
+    late.theirs.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("test-unstarted")]
+
+
 def test_a_served_connection_is_watched_again_without_waking_the_watcher() -> None:
     """With epoll, the worker that served a keep-alive request arms its connection again itself (one-shot): the
     watcher is woken by the connection's next bytes only, not by its hand-back."""
