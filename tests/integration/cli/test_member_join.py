@@ -55,7 +55,14 @@ from notary.bundle import EvidenceBundle
 from sdk import MemberClient
 from tests.support.servers import LocalHTTPServer, QuietHandler
 from tests.support.small_consortium import three_member_config
-from tests.support.up_process import CHAIN_ID, UpProcess, free_port, free_port_block
+from tests.support.up_process import (
+    CHAIN_ID,
+    UpProcess,
+    consortium_process,
+    free_port,
+    free_port_block,
+    serves,
+)
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.slow
@@ -219,11 +226,11 @@ def test_a_firm_joins_from_its_own_directory_works_is_revoked_and_removed(founde
     if not (founders.directory / "orgs" / "alpha" / "users" / "client@alpha").is_dir():  # `up` may have issued it
         ok(at_founders("identity", "issue", "--org", "alpha", "--name", "client"))
     gateway_port, admin_port = free_port(), free_port()
-    witness = [*CLI, "--chain-url", founders.chain, "witness", "serve", str(firm), "--org", NEWCOMER,
+    witness = ["--chain-url", founders.chain, "witness", "serve", str(firm), "--org", NEWCOMER,
                "--port", str(witness_port)]  # fmt: skip
     with (
         Upstream() as upstream,
-        running(witness, FIRM_PASSPHRASE, firm / "witness.log") as witness_process,
+        consortium_process(witness, FIRM_PASSPHRASE, firm / "witness.log") as witness_process,
         running_gateway(firm, firm_pass, founders, upstream.url, gateway_port, admin_port),
         MemberClient.from_directory(
             founders.directory, "alpha", name="client", passphrase=PASSPHRASE.encode(), notary_url=founders.notary
@@ -638,28 +645,6 @@ class Caller:
         event_id = answer.headers.get("Consortium-Event-Id")
         serial = x509.load_der_x509_certificate(der).serial_number
         return Call(answer.status_code, event_id, serial, head, error, view)
-
-
-@contextlib.contextmanager
-def running(argv: list[str], passphrase: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A process of the ``consortium`` command, given ``passphrase``, until the block ends."""
-    env = {**os.environ, "CONSORTIUM_PASSPHRASE": passphrase, "PYTHONUNBUFFERED": "1"}
-    with log.open("wb") as out:
-        child = subprocess.Popen([sys.executable, *argv], env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
-        try:
-            yield child
-        finally:
-            child.terminate()
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-
-
-def serves(url: str, child: subprocess.Popen[bytes], log: Path) -> bool:
-    assert child.poll() is None, log.read_text(errors="replace")[-3000:]
-    return httpx.get(url + "/healthz", timeout=5).status_code == 200
 
 
 def ticker(founders: Founders) -> Callable[[], None]:
