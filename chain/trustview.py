@@ -173,6 +173,9 @@ class TrustView:
         self._snapshot: TrustSnapshot | None = None
         #: Snapshots read in full (every record); the others were read from the previous one and the changes since.
         self.full_reads = 0
+        #: Whether ``backend`` answers ``eth_getLogs`` (JSON-RPC, web3): one that only answers calls (a node reading
+        #: its own chain in process, which reads every record cheaply) is read in full at each change.
+        self._reads_logs = isinstance(backend, RpcBackend) or hasattr(backend, "web3")
         self._head = -1
         self._last_sync = -math.inf
         self._reachable = False
@@ -251,7 +254,8 @@ class TrustView:
                 self._head = head
                 self._synced()
                 return False
-            fresh = load_changes(self.client, snapshot, head, state)
+            if self._reads_logs:
+                fresh = load_changes(self.client, snapshot, head, state)
         elif snapshot is not None:
             log.warning(
                 "chain head went back from %d to %d: another chain; reading the directory again", self._head, head
