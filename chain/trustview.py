@@ -1,21 +1,23 @@
 """Following the TrustDirectory: the members' keys as the chain says they are, at a block, kept fresh.
 
-:func:`load_snapshot` reads every record of the directory at one block (one ``eth_call`` per count and per
-record). :class:`TrustView` keeps the latest such snapshot and follows the chain as the gateway's chain view
-does: a thread polls ``eth_blockNumber`` every ``poll_s`` (or the owner's own poll of the head drives it,
-:meth:`TrustView.follow`: the gateway's chain view, one head poll for both); when the head moved it reads the
-directory's ``follow_state`` at the new head (one call: its change count and the registry status of each org with
-records), and only when that changed does it read the records again and tell its subscribers. The keys of an org that is
-no longer a member (removed by governance) count for nothing "now" or at any block; their records stay, and
-:meth:`TrustView.was_valid` still answers for them (evidence of what was signed while it was a member).
+:func:`load_snapshot` reads every record of the directory at one block (one ``eth_call`` per count and per record);
+:func:`load_changes` reads, from a snapshot and the directory's events since, only the records changed.
+:class:`TrustView` keeps the latest such snapshot and follows the chain as the gateway's chain view does: a thread
+polls ``eth_blockNumber`` every ``poll_s`` (or the owner's own poll of the head drives it, :meth:`TrustView.follow`:
+the gateway's chain view, one head poll for both); when the head moved it reads the directory's ``follow_state`` at
+the new head (one call: its change count and the registry status of each org with records), and only when that
+changed does it read the records the changes name again (the whole directory when their events do not account for
+every change) and tell its subscribers. The keys of an org that is no longer a member (removed by governance) count
+for nothing "now" or at any block; their records stay, and :meth:`TrustView.was_valid` still answers for them
+(evidence of what was signed while it was a member).
 
-"Now" is the head it last polled, so a key added from a later block (an overlap during a rotation) becomes
-valid, and a key retired at a later block stops being valid, as the head passes that block, without any read.
-The head moves only after the subscribers have taken a new snapshot in, so whoever sees ``head >= b`` gets
-answers no older than block ``b``, from the view and from its subscribers alike.
+"Now" is the head it last polled, so a key added from a later block (an overlap during a rotation) becomes valid,
+and a key retired at a later block stops being valid, as the head passes that block, without any read. The head
+moves only after the subscribers have taken a new snapshot in, so whoever sees ``head >= b`` gets answers no older
+than block ``b``, from the view and from its subscribers alike.
 
-While the chain does not answer, the view keeps its last snapshot and retries at every poll; it never goes back
-to an older snapshot. A head lower than the one processed means another chain: the snapshot is read again.
+While the chain does not answer, the view keeps its last snapshot and retries at every poll; it never goes back to
+an older snapshot. A head lower than the one processed means another chain: the snapshot is read again.
 
 Questions it answers, each at "now" or at a given block: the CA certificates of an org, the keys of a kind
 (gateway, witness, log...), the revoked serials of an org's CA, whether a key was valid at a block, and at a
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import TypedDict
 
 from chain.backend import Backend, RpcBackend, head_number, read_errors
+from chain.contracts._base import LOG_WINDOW
 from chain.contracts.trust import KeyKind, KeyRecord, TrustDirectoryClient
 from chain.ids import MemberStatus
 
@@ -103,6 +106,38 @@ def load_snapshot(client: TrustDirectoryClient, block: int) -> TrustSnapshot:
     return TrustSnapshot.of(block, change_count, records, dict(zip(orgs, statuses, strict=True)))
 
 
+def load_changes(
+    client: TrustDirectoryClient, snapshot: TrustSnapshot, block: int, state: tuple[int, tuple[int, ...]]
+) -> TrustSnapshot | None:
+    """The directory at ``block``, from ``snapshot`` (read at an earlier block of the same chain) and the changes
+    made since: the records they name (:meth:`TrustDirectoryClient.changed_records`, one ``eth_getLogs``) read again
+    at ``block``, one call each, every other record kept; ``state`` is the directory's ``follow_state`` at ``block``.
+    None when the events do not account for every change the directory counted, or name a record out of order (a
+    node that keeps no logs, say): the caller reads everything then."""
+    count, statuses = state
+    if block - snapshot.block > LOG_WINDOW:
+        return None
+    changed = client.changed_records(snapshot.block + 1, block)
+    if len(changed) != count - snapshot.change_count:
+        return None
+    records = {org: list(held) for org, held in snapshot.records.items()}
+    for org, index in sorted(set(changed)):  # by org, then index: a new record comes right after the last held
+        record = client.record(org, index, block)
+        held = records.setdefault(org, [])
+        if record is None or index > len(held):
+            return None
+        if index == len(held):
+            held.append(record)
+        else:
+            held[index] = record
+    orgs = list(snapshot.records) if len(records) == len(snapshot.records) else [str(o) for o in client.orgs(block)]
+    if sorted(orgs) != sorted(records) or len(statuses) != len(orgs):
+        return None
+    return TrustSnapshot.of(
+        block, count, {org: tuple(records[org]) for org in orgs}, dict(zip(orgs, statuses, strict=True))
+    )
+
+
 class TrustViewHealth(TypedDict):
     """What :meth:`TrustView.health` reports, for the ``/healthz`` of the processes that follow the directory."""
 
@@ -136,6 +171,11 @@ class TrustView:
         self._poll_s = poll_s
         self._clock = clock
         self._snapshot: TrustSnapshot | None = None
+        #: Snapshots read in full (every record); the others were read from the previous one and the changes since.
+        self.full_reads = 0
+        #: Whether ``backend`` answers ``eth_getLogs`` (JSON-RPC, web3): one that only answers calls (a node reading
+        #: its own chain in process, which reads every record cheaply) is read in full at each change.
+        self._reads_logs = isinstance(backend, RpcBackend) or hasattr(backend, "web3")
         self._head = -1
         self._last_sync = -math.inf
         self._reachable = False
@@ -207,17 +247,23 @@ class TrustView:
         if head is None:
             head = self._read_head()
         snapshot = self._snapshot
+        fresh = None
         if snapshot is not None and head >= self._head:
-            if head == self._head or self.client.follow_state(head) == snapshot.follow_state():
+            state = None if head == self._head else self.client.follow_state(head)
+            if state is None or state == snapshot.follow_state():
                 self._head = head
                 self._synced()
                 return False
+            if self._reads_logs:
+                fresh = load_changes(self.client, snapshot, head, state)
         elif snapshot is not None:
             log.warning(
                 "chain head went back from %d to %d: another chain; reading the directory again", self._head, head
             )
             self._times.clear()
-        fresh = load_snapshot(self.client, head)
+        if fresh is None:
+            fresh = load_snapshot(self.client, head)
+            self.full_reads += 1
         with self._lock:
             self._snapshot = fresh
             subscribers = list(self._subscribers)

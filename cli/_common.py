@@ -314,3 +314,14 @@ as_option = click.option(
     help="Member org that signs the transaction (its key must be in DIR/orgs).",
 )
 pass_ctx = click.make_pass_decorator(Context)
+
+
+def command_passphrase(passphrase_file: Path | None) -> bytes:
+    """The passphrase of a command that takes ``--passphrase-file`` itself: its own file, else the one given to
+    ``consortium`` (``consortium --passphrase-file F witness serve ...``), else $CONSORTIUM_PASSPHRASE."""
+    from network.identity import load_passphrase
+
+    if passphrase_file is None:
+        given = click.get_current_context().find_root().params.get("passphrase_file")
+        passphrase_file = given if isinstance(given, Path) else None
+    return load_passphrase(file=passphrase_file)

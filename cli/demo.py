@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from cli._common import root_chain_tls
+from cli._common import command_passphrase, fail, root_chain_tls
 from demo.traffic import ENDPOINTS_FILE, plans, run_traffic
 from network.description import load_description
 from network.identity import load_passphrase
@@ -87,13 +87,13 @@ def demo_traffic(
     """Generate calls between the members of the consortium in DIRECTORY through their gateways."""
     endpoints_path = directory / "gateways" / ENDPOINTS_FILE
     if not endpoints_path.is_file():
-        raise click.ClickException(f"{endpoints_path} not found: start the consortium with `consortium up {directory}`")
+        fail(f"{endpoints_path} not found: start the consortium with `consortium up {directory}`")
     endpoints: dict[str, str] = json.loads(endpoints_path.read_text(encoding="utf-8"))
-    passphrase = load_passphrase(file=passphrase_file)
+    passphrase = command_passphrase(passphrase_file)
     tls = root_chain_tls(directory, chain_url or load_description(directory).chain_url, passphrase)
     all_plans = [p for p in plans(directory, chain_url, tls) if p.provider in endpoints]
     if not all_plans:
-        raise click.ClickException("no API of this consortium has a running gateway")
+        fail("no API of this consortium has a running gateway")
     summary = run_traffic(directory, endpoints, all_plans, passphrase, rate, duration, deny_share, seed)
     seen, mismatched, total = summary.outcomes, summary.unexpected, summary.calls
     if as_json:

@@ -7,9 +7,18 @@ from pathlib import Path
 import click
 
 from chain.ids import OrgId
-from cli._common import Context, as_option, emit, fail, json_option, overlap_options, pass_ctx, root_chain_tls
+from cli._common import (
+    Context,
+    as_option,
+    command_passphrase,
+    emit,
+    fail,
+    json_option,
+    overlap_options,
+    pass_ctx,
+    root_chain_tls,
+)
 from network.description import ServiceNotRecordedError, load_description
-from network.identity import load_passphrase
 
 DEFAULT_GATEWAY_PORT = 8565
 
@@ -163,14 +172,14 @@ def gateway_serve(
         description = load_description(directory)
         org_roles(directory, description, org)  # a founder, or the firm of this directory's admission request
     except MalformedError as exc:
-        raise click.ClickException(str(exc)) from None
-    passphrase = load_passphrase(file=passphrase_file)
+        fail(str(exc))
+    passphrase = command_passphrase(passphrase_file)
     # a node serving members only: the root options' --chain-cert and --chain-key (a certificate of ORG's)
     chain_tls = root_chain_tls(directory, chain_url or description.chain_url, passphrase)
     try:
         notary_url = description.service_url("notary", notary_url)
     except ServiceNotRecordedError as exc:  # none given, none recorded
-        raise click.ClickException(str(exc)) from None
+        fail(str(exc))
     options = GatewayOptions(
         directory=directory,
         org=OrgId(org),  # checked above: a founder, or the firm of this directory's admission request
@@ -198,7 +207,7 @@ def gateway_serve(
     try:
         run(options, description, passphrase)
     except (ChainUnavailableError, QuotaSchemaError) as exc:
-        raise click.ClickException(f"cannot start: {exc}") from None
+        fail(f"cannot start: {exc}")
 
 
 @gateway_group.command("rotate-key")
@@ -313,7 +322,7 @@ def gateway_nginx_config(
         check_name(org, "org id")
         description = load_description(directory)
     except MalformedError as exc:
-        raise click.ClickException(str(exc)) from None
+        fail(str(exc))
     if org not in {m.org for m in description.members}:
         raise click.BadParameter(f"{org!r} is not a member in {directory}/consortium.json", param_hint="--org")
     host, _, upstream_port = upstream.rpartition(":")

@@ -15,9 +15,18 @@ from typing import TYPE_CHECKING
 import click
 
 from chain.ids import Role
-from cli._common import Context, as_option, emit, fail, json_option, overlap_options, pass_ctx, root_chain_tls
+from cli._common import (
+    Context,
+    as_option,
+    command_passphrase,
+    emit,
+    fail,
+    json_option,
+    overlap_options,
+    pass_ctx,
+    root_chain_tls,
+)
 from network.description import ConsortiumDescription, load_description
-from network.identity import load_passphrase
 from network.logsetup import (
     LogSetupError,
     log_origin,
@@ -172,7 +181,7 @@ def notary_serve(
     if require_client_cert and tls_cert is None:
         raise click.UsageError("--require-client-cert needs --tls-cert and --tls-key")
     description = load_description(directory)
-    passphrase = load_passphrase(file=passphrase_file)
+    passphrase = command_passphrase(passphrase_file)
     server_tls = None
     # the one verdict on members' client certificates: at the handshake, at each request and for the reads
     authenticator = notary_authenticator(directory, description)
@@ -196,7 +205,7 @@ def notary_serve(
             followed=follows,
         )
     except LogSetupError as exc:
-        raise click.ClickException(str(exc)) from None
+        fail(str(exc))
     if url:
         anchor = _lazy_anchor_settings(
             directory, description, passphrase, url, anchor_interval, anchor_max_backoff, tls
@@ -505,9 +514,9 @@ def _check_witness(
         return
     from network.trust import has_directory
 
-    listed = f"{org!r} is not a witness of this consortium ({', '.join(orgs)})"
+    listed = f"{org!r} is not a witness of this consortium ({', '.join(orgs) or 'its policy names none'})"
     if not has_directory(description) or any(m.org == org for m in description.members):
-        raise click.ClickException(listed)
+        fail(listed)
     from chain.contracts.trust import KeyKind
     from network.logsetup import registry_roles
     from network.trust import trust_view
@@ -517,11 +526,11 @@ def _check_witness(
         view.refresh()
         roles = registry_roles(view, description)(org)
     except Exception as exc:  # the transport's errors and web3's, whichever the chain gives
-        raise click.ClickException(f"{listed}, and the chain did not answer: {type(exc).__name__}: {exc}") from None
+        fail(f"{listed}, and the chain did not answer: {type(exc).__name__}: {exc}")
     if roles is None or Role.WITNESS not in roles:
-        raise click.ClickException(f"{listed} nor a member holding the witness role on chain")
+        fail(f"{listed} nor a member holding the witness role on chain")
     if public_key is not None and public_key() not in view.keys(KeyKind.WITNESS_KEY, org):
-        raise click.ClickException(
+        fail(
             f"the witness key of {org} (orgs/{org}/keys/witness.pem) is not one the TrustDirectory lists valid now: "
             f"publish it first (consortium member keys publish --as {org})"
         )
@@ -578,7 +587,7 @@ def witness_serve(
     from notary.witness.server import WitnessConfig, serve
 
     description = load_description(directory)
-    passphrase = load_passphrase(file=passphrase_file)
+    passphrase = command_passphrase(passphrase_file)
     private_key = load_witness_key(directory, OrgId(org), passphrase, description.crypto)
     on_chain = org not in witness_orgs(description) and bool(description.chain_url)  # a member admitted later
     tls = root_chain_tls(directory, description.chain_url, passphrase) if on_chain else None

@@ -38,6 +38,7 @@ import click
 
 from chain.errors import MalformedError
 from chain.ids import OrgId, Role, check_name
+from cli._common import command_passphrase
 from network.identity import PERSON_ROLES, IdentityError
 from network.logins import TOKEN_FILE_MODE
 
@@ -85,16 +86,6 @@ def _member_roles(directory: Path, org: str) -> Role:
         return roles
     known = ", ".join(m.org for m in description.members)
     raise click.BadParameter(f"{org!r} is not a member of the consortium (members: {known})", param_hint="'--org'")
-
-
-def _passphrase(passphrase_file: Path | None) -> bytes:
-    """The passphrase: this command's --passphrase-file, else consortium's, else $CONSORTIUM_PASSPHRASE."""
-    from network.identity import load_passphrase
-
-    if passphrase_file is None:
-        given = click.get_current_context().find_root().params.get("passphrase_file")
-        passphrase_file = given if isinstance(given, Path) else None
-    return load_passphrase(file=passphrase_file)
 
 
 def _read(path: Path) -> bytes:
@@ -166,7 +157,7 @@ def user_add(directory: Path, org: str, name: str, role: str, days: int, passphr
             f"'regulator' is only for a person of an org with the regulator role; {org} has roles: {held}",
             param_hint="'--role'",
         )
-    passphrase = _passphrase(passphrase_file)
+    passphrase = command_passphrase(passphrase_file)
     issue_identity(directory, OrgId(org), name, passphrase, days=days, role=role, org_roles=org_roles)
     paths = user_paths(directory, OrgId(org), name)
     cert = read_certificate(paths.cert, "new certificate")
@@ -232,7 +223,7 @@ def user_token(
     revoked_at = _revoked_at(directory, OrgId(org), cert)
     if revoked_at is not None:
         _fail(f"the certificate of {name}@{org} ({subject}) was revoked at {_iso(revoked_at)}")
-    key = load_person_key(directory, OrgId(org), name, _passphrase(passphrase_file))
+    key = load_person_key(directory, OrgId(org), name, command_passphrase(passphrase_file))
     try:
         token = make_token(cert.public_bytes(Encoding.PEM), key, hours=hours, now=now)
     except ValueError as exc:

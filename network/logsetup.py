@@ -94,7 +94,8 @@ def log_vkey(description: ConsortiumDescription) -> str:
 
 
 def witness_orgs(description: ConsortiumDescription) -> tuple[str, ...]:
-    return tuple(str(w) for w in description.witness_policy["witnesses"])
+    """The orgs the policy of ``consortium.json`` names as witnesses; none when it names none."""
+    return tuple(str(w) for w in description.witness_policy.get("witnesses", ()))
 
 
 def witness_verifiers(description: ConsortiumDescription) -> dict[str, WitnessVerifier]:

@@ -6,7 +6,8 @@ network (``tests.support.consortium.NodeBackend`` and ``QbftBackend``, both serv
 ``consortium`` gives each test freshly deployed contracts with five founding members ("op", "alpha",
 "beta", "gamma", "reg"), a Signer per org and an ``outsider`` that belongs to no member. The consortium is
 deployed once per module and backend, and every test runs inside a chain snapshot that is reverted after
-it; a backend without snapshots gets a fresh deployment per test instead. Tests never look at which
+it; on the consortium's own nodes, which have no snapshots, each test runs nodes of its own started on copies of
+the module's stores (``fork``). Tests never look at which
 backend they run on: whatever differs between chains lives here.
 """
 
@@ -175,14 +176,14 @@ def _genesis(backend: Backend, _keys: Keys) -> Consortium:
 @pytest.fixture
 def consortium(request: pytest.FixtureRequest, backend: Backend, _keys: Keys) -> Iterator[Consortium]:
     """Fresh contracts for this test: the module's deployment inside a snapshot reverted afterwards."""
-    if isinstance(backend, NodeBackend):  # the node alone or the four validators: a fresh network per test
-        node = type(backend)(_keys.deployer)
+    genesis: Consortium = request.getfixturevalue("_genesis")
+    if isinstance(backend, NodeBackend):  # the node alone or the four validators: no snapshots on a ledger
+        node = backend.fork()  # nodes of the test's own, on copies of the stores the module's deployment left
         try:
-            yield deploy_test_consortium(node, _keys)
+            yield genesis.on(node)
         finally:
             node.close()
         return
-    genesis: Consortium = request.getfixturevalue("_genesis")
     snapshot = take_snapshot(backend)
     if snapshot is None:  # no snapshots on this chain: deploy anew
         yield deploy_test_consortium(backend, _keys)

@@ -5,18 +5,39 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
+from eth_utils.abi import event_abi_to_log_topic
+
+from chain.backend import logs_of
 from chain.contracts._base import ContractClient
 from chain.errors import MalformedError
 from chain.ids import OrgId, bytes32_to_name, name_to_bytes32
 from chain.tx import Signer
 
 if TYPE_CHECKING:
+    from eth_typing import ABIEvent
     from web3.types import BlockIdentifier, TxReceipt
 
 #: The largest value a record holds (a CA certificate's DER is stored whole).
 MAX_VALUE = 2048
+
+
+#: The directory's events that each make one change (``change_count`` + 1), naming the record (org, index).
+CHANGE_EVENTS = ("KeyAdded", "KeyRetired", "KeyCompromised")
+
+
+def _topic_bytes(topic: object) -> bytes:
+    """A log topic as the node answered it (hex) or as web3 gives it (bytes)."""
+    if isinstance(topic, str):
+        raw = bytes.fromhex(topic.removeprefix("0x"))
+    elif isinstance(topic, bytes | bytearray):
+        raw = bytes(topic)
+    else:
+        raise MalformedError(f"a log topic of type {type(topic).__name__}")
+    if len(raw) != 32:
+        raise MalformedError(f"a log topic of {len(raw)} bytes, not 32")
+    return raw
 
 
 class KeyKind(IntEnum):
@@ -132,6 +153,25 @@ class TrustDirectoryClient(ContractClient):
 
     def last_change_block(self, block: BlockIdentifier = "latest") -> int:
         return int(self._call("last_change_block", block=block))
+
+    def changed_records(self, first: int, last: int) -> list[tuple[OrgId, int]]:
+        """The record each change of blocks ``first`` to ``last`` made or altered, as (org, index), in the chain's
+        order: one per change (``change_count`` counts them), read from the events that say so (``KeyAdded``,
+        ``KeyRetired``, ``KeyCompromised``, each naming its org and index in its topics) in one ``eth_getLogs``."""
+        topics = self._change_topics()
+        out: list[tuple[OrgId, int]] = []
+        for entry in logs_of(self.backend, first, last, [self.address]):
+            found = [_topic_bytes(t) for t in entry.get("topics") or ()]
+            if not found or found[0] not in topics:
+                continue  # BootstrapFinished: no change
+            if len(found) != 3:
+                raise MalformedError(f"a {self.NAME} change event with {len(found)} topics, not 3")
+            out.append((OrgId(bytes32_to_name(found[1])), int.from_bytes(found[2], "big")))
+        return out
+
+    def _change_topics(self) -> frozenset[bytes]:
+        events = [cast("ABIEvent", abi) for abi in self.contract.abi if abi.get("type") == "event"]
+        return frozenset(event_abi_to_log_topic(abi) for abi in events if abi.get("name") in CHANGE_EVENTS)
 
     # -- genesis --
     def bootstrap_key(self, signer: Signer, org: str, kind: KeyKind, value: bytes) -> TxReceipt:

@@ -184,6 +184,8 @@ class ConnectionPool:
             if self._stopping:
                 return
             self._stopping = True
+        if not self._threads:  # never started (its server could not bind, say): nothing to wake, join or close
+            return
         self._wake()
         for _ in range(self.workers):
             self._ready.put(None)
@@ -380,6 +382,7 @@ class PooledServer(HTTPServer):
     ) -> None:
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
+        self.stopping = False  # :meth:`shutdown` was called
         self.pool = pool
         self.handler = handler
         self.ssl_context = ssl_context
@@ -395,10 +398,30 @@ class PooledServer(HTTPServer):
         return self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        """Hand the accepted connection to the pool (the accepting thread reads nothing from it)."""
+        """Hand the accepted connection to the pool (the accepting thread reads nothing from it); once the server
+        is stopping, close it."""
+        if self.stopping:
+            with contextlib.suppress(OSError):
+                request.close()
+            return
         with self.connections_lock:
             self.connections.add(request)
         self.pool.add(self.handler(request, client_address, self))
+
+    def shutdown(self) -> None:
+        """Have :meth:`serve_forever` (running in another thread) return, at once: the standard library's looks at
+        its stop request only between two polls of the listening socket, half a second apart, so a connection made
+        to that socket here (accepted, then closed unread) wakes it as soon as the request is made."""
+        self.stopping = True  # from now on an accepted connection is closed at once: the wake-up is served no request
+        stopping = threading.Thread(target=super().shutdown, name="http-shutdown", daemon=True)
+        stopping.start()
+        host, port = self.server_address[:2]
+        if host in ("0.0.0.0", "::", ""):  # listening on every address: the loopback one of its family
+            host = "::1" if self.address_family == socket.AF_INET6 else "127.0.0.1"
+        while stopping.is_alive():
+            with contextlib.suppress(OSError):
+                socket.create_connection((str(host), int(port)), timeout=1).close()
+            stopping.join(0.05)
 
     def close_connections(self) -> None:
         """End every open connection: the waiting ones, and those being served (their worker's read returns)."""

@@ -82,3 +82,21 @@ def occurrences(served: Mapping[str, bytes], needles: Mapping[str, Iterable[byte
             if any(form.lower() in piece for piece in pieces for form in forms):
                 found.append(f"{where}: {secret}")
     return found
+
+
+def word_occurrences(served: Mapping[str, bytes], words: Mapping[str, Iterable[bytes]]) -> list[str]:
+    """``"<where>: <secret>"`` for every served JSON body that holds one of a secret's 32-byte ABI words (given as
+    hex) as a whole word of one of its hex strings: at a 32-byte boundary counted from the string's start (log
+    data, topics) or from after a 4-byte selector (calldata), where the ABI puts every argument and every string's
+    data. A word's hex across two words (the zero padding of a short name, then a random key that happens to start
+    with a quota's digits) is not one: :func:`occurrences` would count it."""
+    wanted = {secret: {bytes.fromhex(w.decode()) for w in forms} for secret, forms in words.items()}
+    found = []
+    for where, body in served.items():
+        held: set[bytes] = set()
+        for text in _strings(json.loads(body)):
+            if _HEX.match(text.encode()):
+                raw = bytes.fromhex(text[2:])
+                held.update(raw[i : i + 32] for start in (0, 4) for i in range(start, len(raw) - 31, 32))
+        found += [f"{where}: {secret}" for secret, forms in wanted.items() if forms & held]
+    return found

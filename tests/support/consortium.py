@@ -17,6 +17,7 @@ import pytest
 import rlp
 from eth.abc import AtomicDatabaseAPI
 from eth.db.atomic import AtomicDB
+from eth.db.backends.memory import MemoryDB
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_keys.datatypes import PrivateKey
@@ -96,16 +97,29 @@ class Keys:
         return [str(a.address) for a in (*self.orgs.values(), self.deployer, self.outsider, self.faucet)]
 
 
+def copy_store(db: AtomicDatabaseAPI) -> AtomicDB:
+    """A copy of a node's store in memory, as a copy of its data directory would be: a node started on it reopens
+    the chain where the original stood."""
+    assert isinstance(db, AtomicDB) and isinstance(db.wrapped_db, MemoryDB), db
+    return AtomicDB(MemoryDB(dict(db.wrapped_db.kv_store)))
+
+
 class NodeBackend(RpcBackend):
     """The consortium's own node, in this process, served over real JSON-RPC on loopback.
 
     Its store is in memory and its clock is the wall clock plus an offset the tests may move forward;
-    a sealing loop seals every 10 ms. A ledger has no snapshots: each test gets a fresh node and genesis."""
+    a sealing loop seals every 10 ms. A ledger has no snapshots: each test gets a node of its own, started on a
+    copy of the store of the module's node (:meth:`fork`), which deployed the test consortium once."""
 
-    def __init__(self, operator: LocalAccount) -> None:
-        self.offset = 0.0
+    def __init__(self, operator: LocalAccount, store: AtomicDB | None = None, offset: float = 0.0) -> None:
+        self.operator, self.offset = operator, offset
         genesis = Genesis(ANVIL_CHAIN_ID, (operator.address,), operator.address, int(time.time()) - 1)
-        self.node = Node(AtomicDB(), genesis, bytes(operator.key), clock=lambda: time.time() + self.offset)
+        self.node = Node(
+            AtomicDB() if store is None else store,
+            genesis if store is None else None,
+            bytes(operator.key),
+            clock=lambda: time.time() + self.offset,
+        )
         self.metrics = Metrics(self.node)
         self.server = RpcServer(self.node, port=0)
         self.server.start()
@@ -118,6 +132,13 @@ class NodeBackend(RpcBackend):
         ahead = max(0.0, self.node.head().timestamp - (time.time() + self.offset))
         self.offset += ahead + seconds
         self.node.seal(allow_empty=True)
+
+    def fork(self) -> NodeBackend:
+        """A node of its own on a copy of this one's store, served on a port of its own: the chain as it stands
+        here, carried on apart from it."""
+        with self.node.lock:
+            store = copy_store(self.node.db)
+        return NodeBackend(self.operator, store, self.offset)
 
     def close(self) -> None:
         self.loop.stop()
@@ -158,14 +179,24 @@ class QbftBackend(NodeBackend):
     #: The validator whose store the last network's close verified.
     _verified = -1
 
-    def __init__(self, operator: LocalAccount) -> None:
-        self.offset = 0.0
-        start = float(int(time.time()))
+    def __init__(
+        self, operator: LocalAccount, stores: tuple[list[AtomicDB], list[PrivateKey], float] | None = None
+    ) -> None:
+        """``stores``: the four validators' stores, their keys and the clock's time, to carry a chain on (:meth:`fork`);
+        None: a new chain."""
+        self.operator, self.offset = operator, 0.0
+        if stores is None:
+            start = float(int(time.time()))
+            keys = [PrivateKey(bytes(Account.create().key)) for _ in range(self.VALIDATORS)]
+            validators = tuple(key.public_key.to_checksum_address() for key in keys)
+            genesis: Genesis | None = Genesis(ANVIL_CHAIN_ID, validators, operator.address, int(start) - 1)
+            dbs = [AtomicDB() for _ in keys]
+        else:
+            dbs, keys, start = stores
+            genesis = None
+        self.keys = keys
         self.clock = OwnedClock(start)
-        keys = [PrivateKey(bytes(Account.create().key)) for _ in range(self.VALIDATORS)]
-        validators = tuple(key.public_key.to_checksum_address() for key in keys)
-        genesis = Genesis(ANVIL_CHAIN_ID, validators, operator.address, int(start) - 1)
-        self.nodes = [Node(AtomicDB(), genesis, clock=self.clock) for _ in keys]
+        self.nodes = [Node(db, genesis, clock=self.clock) for db in dbs]
         self.loops = [
             Consensus(node, key, self._sender(i), fetch=self._fetcher(i), clock=self.clock)
             for i, (node, key) in enumerate(zip(self.nodes, keys, strict=True))
@@ -274,6 +305,14 @@ class QbftBackend(NodeBackend):
                 loop.empty_blocks = False  # the heights started run to their decision; no other empty block
             self._drive()
             assert all(n.head().block_number == head.block_number + 1 for n in self.nodes), "no empty block decided"
+
+    def fork(self) -> QbftBackend:
+        """Four validators of their own on copies of these four's stores, with the same keys and a clock of their
+        own from this one's time: the chain as it stands here, carried on apart from it."""
+        with self._lock:
+            self._drive()
+            stores = [copy_store(node.db) for node in self.nodes]
+            return QbftBackend(self.operator, (stores, self.keys, self.clock.now))
 
     def close(self) -> None:
         self._stopping.set()
@@ -438,6 +477,24 @@ class Consortium:
         """The same consortium with new Signer objects: no nonce remembered from before a chain revert."""
         return replace(
             self,
+            signers={org: Signer(s.account) for org, s in self.signers.items()},
+            outsider=Signer(self.outsider.account),
+            deployer=Signer(self.deployer.account),
+            faucet=Signer(self.faucet.account),
+        )
+
+    def on(self, backend: Backend) -> Consortium:
+        """The same deployment read and written through ``backend`` (a chain carried on from this one's), with new
+        Signer objects."""
+        d = self.deployment
+        return replace(
+            self,
+            backend=backend,
+            registry=d.registry(backend),
+            assets=d.assets(backend),
+            grants=d.grants(backend),
+            anchors=d.anchors(backend),
+            trust=TrustDirectoryClient(backend, d.addresses["TrustDirectory"]),
             signers={org: Signer(s.account) for org, s in self.signers.items()},
             outsider=Signer(self.outsider.account),
             deployer=Signer(self.deployer.account),

@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Self
 
@@ -96,6 +96,37 @@ def rpc_chain_id(url: str) -> int | None:
             return int(json.loads(response.read())["result"], 16)
     except OSError:
         return None
+
+
+@contextlib.contextmanager
+def consortium_process(argv: list[str], passphrase: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``consortium ARGV`` (one service: a witness, a notary...) given ``passphrase`` in the environment, its output
+    in ``log``, until the block ends: then SIGTERM, and SIGKILL if it has not stopped within ``STOP_TIMEOUT``."""
+    env = {**os.environ, "CONSORTIUM_PASSPHRASE": passphrase, "PYTHONUNBUFFERED": "1"}
+    with log.open("wb") as out:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", *argv], env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out
+        )
+        try:
+            yield child
+        finally:
+            child.terminate()
+            try:
+                child.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+def serves(url: str, child: subprocess.Popen[bytes], log: Path) -> bool:
+    """Whether ``child`` answers 200 at ``url``/healthz (a transport error: not yet); if it has exited, the wait
+    fails at once with the end of its ``log``."""
+    assert child.poll() is None, log.read_text(errors="replace")[-3000:]
+    try:
+        with urllib.request.urlopen(url + "/healthz", timeout=5) as answer:
+            return bool(answer.status == 200)
+    except OSError:  # refused, reset, or an HTTP error status
+        return False
 
 
 class UpProcess:

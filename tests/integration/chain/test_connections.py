@@ -14,7 +14,7 @@ import select
 import socket
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from eth.db.atomic import AtomicDB
@@ -91,6 +91,18 @@ def test_waiting_connections_are_served_when_they_send_and_closed_when_idle_too_
 
 
 @pytest.mark.skipif(not hasattr(select, "epoll"), reason="one-shot watching needs epoll")
+def test_a_pool_never_started_stops_and_refuses_what_it_is_given() -> None:
+    """A server that could not bind stops its pool without having started it."""
+    pool = ConnectionPool(workers=1, idle_timeout=2.0, name="test-unstarted", epoll=False)
+    pool.stop()
+    pool.stop()
+    late = Echo()
+    pool.add(late)
+    assert late.closed.is_set()
+    late.theirs.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("test-unstarted")]
+
+
 def test_a_served_connection_is_watched_again_without_waking_the_watcher() -> None:
     """With epoll, the worker that served a keep-alive request arms its connection again itself (one-shot): the
     watcher is woken by the connection's next bytes only, not by its hand-back."""
@@ -213,6 +225,38 @@ def stop(server: PooledServer, accepting: threading.Thread, name: str) -> None:
     server.server_close()
     accepting.join(10)
     assert not [t for t in threading.enumerate() if t.name.startswith(name)]
+
+
+class Counted(Hello):
+    """:class:`Hello`, counting the connections handed to the pool."""
+
+    handed: ClassVar[list[object]] = []
+
+    def __init__(self, request: Any, client_address: Any, server: PooledServer) -> None:
+        Counted.handed.append(client_address)
+        super().__init__(request, client_address, server)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])
+def test_shutdown_returns_at_once_however_long_the_accepting_thread_polls(host: str) -> None:
+    """The standard library's server looks at a stop request only between two polls of its socket: with an hour
+    between two, :meth:`PooledServer.shutdown` still returns within the deadline (it wakes the poll with a
+    connection of its own), and the connection it made is closed, never handed to the pool."""
+    Counted.handed.clear()
+    server = PooledServer((host, 0), Counted, ConnectionPool(1, 30.0, "test-stop"))
+    accepting = threading.Thread(target=server.serve_forever, args=(3600,), name="test-stop", daemon=True)
+    accepting.start()
+    asker = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
+    asker.request("GET", "/")
+    assert asker.getresponse().read() == b"hello"  # the accepting thread is in its hour-long poll again
+    stopped = threading.Thread(target=server.shutdown, daemon=True)
+    stopped.start()
+    wait_until(lambda: not stopped.is_alive(), "shutdown to return", 30)
+    accepting.join(10)
+    asker.close()
+    assert not accepting.is_alive() and len(Counted.handed) == 1, Counted.handed  # the asker's connection only
+    server.server_close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("test-stop")]
 
 
 class Deadlined(Hello):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
 
 from chain.contracts import KeyKind
-from chain.trustview import TrustSnapshot, TrustView, load_snapshot
+from chain.trustview import TrustSnapshot, TrustView, load_changes, load_snapshot
 from tests.support.consortium import Consortium, founder_keys
 from tests.support.wait import wait_until
 
@@ -135,6 +137,50 @@ def test_a_removed_members_keys_count_for_nothing_now(consortium: Consortium, vi
     assert view.keys(KeyKind.GATEWAY_KEY, "beta", at_block=before) == []
     assert view.was_valid("beta", KeyKind.GATEWAY_KEY, key("beta gw"), before)  # what it signed as a member
     assert view.gateway_keys("alpha") == [founder_keys("alpha")[1][1]]
+
+
+def test_changes_are_read_from_their_events_and_equal_a_full_read(consortium: Consortium, view: TrustView) -> None:
+    """Each kind of change (a key added, by a new org and an org already there; a key retired; a serial revoked; a
+    compromise declared; several in one refresh, and none of the directory's but a member's removal): the view reads
+    only the records they name, from the snapshot before and the events since, and holds what a full read of the
+    directory at its head holds."""
+    c = consortium
+    changes: list[Callable[[], object]] = [
+        lambda: c.trust.add_key(c.signers["beta"], KeyKind.GATEWAY_KEY, key("beta gw")),  # a new org
+        lambda: c.trust.add_key(c.signers["alpha"], KeyKind.WITNESS_KEY, key("alpha w"), valid_from=head(c) + 3),
+        lambda: c.trust.retire_key(c.signers["alpha"], 1, valid_until=head(c) + 2),
+        lambda: c.trust.revoke_serial(c.signers["gamma"], 0x2BAD),
+        lambda: c.trust.declare_compromised(c.signers["reg"], "beta", 0, head(c)),
+        lambda: (
+            c.trust.add_key(c.signers["gamma"], KeyKind.CA_CERT, b"gamma ca"),
+            c.trust.add_key(c.signers["op"], KeyKind.LOG_KEY, key("op log")),
+            c.trust.retire_key(c.signers["alpha"], 0),
+        ),
+        lambda: c.registry.approve(c.signers["gamma"], c.registry.propose_remove(c.signers["alpha"], "beta")),
+    ]
+    for change in changes:
+        change()
+        assert view.refresh() is True
+        full = load_snapshot(c.trust, view.head)
+        assert view.snapshot == full
+    assert view.full_reads == 1  # the first read only
+    assert view.snapshot is not None and view.snapshot.orgs() == ["alpha", "beta", "gamma", "op"]
+
+
+def test_changes_the_events_do_not_account_for_are_read_in_full(consortium: Consortium, view: TrustView) -> None:
+    """A snapshot whose change count the events since do not add up to (what a node that kept no logs would
+    give): the changes are not read from events, the directory is read in full."""
+    c = consortium
+    before = view.snapshot
+    assert before is not None
+    c.trust.add_key(c.signers["beta"], KeyKind.GATEWAY_KEY, key("beta gw"))
+    state = c.trust.follow_state(head(c))
+    assert load_changes(c.trust, before, head(c), state) == load_snapshot(c.trust, head(c))
+    miscounted = dataclasses.replace(before, change_count=before.change_count - 1)
+    assert load_changes(c.trust, miscounted, head(c), state) is None
+    view._snapshot = miscounted  # as if the view had read it
+    assert view.refresh() is True and view.full_reads == 2
+    assert view.snapshot == load_snapshot(c.trust, view.head)
 
 
 def test_the_thread_follows_the_chain(consortium: Consortium) -> None:

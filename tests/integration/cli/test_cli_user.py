@@ -358,6 +358,8 @@ def test_refusals_by_the_state_of_the_directory(directory: Path, tmp_path: Path)
     d = str(directory)
     nope = "n0pe-n0pe"
     out = tmp_path / "out.token"
+    wrong = tmp_path / "wrong-passphrase"
+    wrong.write_text(nope + "\n")
     cases: dict[str, tuple[tuple[str, ...], str | None]] = {
         "exists": (("user", "add", d, "--org", "acme", "--name", "uma", "--role", "operator"), PASSPHRASE),
         "add wrong passphrase": (("user", "add", d, "--org", "acme", "--name", "wes", "--role", "operator"), nope),
@@ -368,6 +370,12 @@ def test_refusals_by_the_state_of_the_directory(directory: Path, tmp_path: Path)
         ),
         "token wrong passphrase": (("user", "token", d, "--org", "acme", "--name", "uma", "--out", str(out)), nope),
         "token no passphrase": (("user", "token", d, "--org", "acme", "--name", "uma"), None),
+        # consortium's --passphrase-file counts for a command that takes one itself too, before the environment's
+        "witness serve, consortium's file wrong": (
+            ("--passphrase-file", str(wrong), "witness", "serve", d, "--org", "globex", "--port", "0"),
+            PASSPHRASE,
+        ),
+        "witness serve, no witness": (("witness", "serve", d, "--org", "globex", "--port", "0"), PASSPHRASE),
     }
     # Refusals raised as exceptions become one line in `main`: a subprocess runs them through it.
     with ThreadPoolExecutor(max_workers=3) as pool:
@@ -387,6 +395,8 @@ def test_refusals_by_the_state_of_the_directory(directory: Path, tmp_path: Path)
     assert_error(r["revoked"], "the certificate of victor@acme", "was revoked at")
     assert_error(r["token wrong passphrase"], "cannot decrypt", "key.pem")
     assert_error(r["token no passphrase"], "no passphrase")
+    assert_error(r["witness serve, consortium's file wrong"], "cannot decrypt", "witness")
+    assert_error(r["witness serve, no witness"], "'globex' is not a witness of this consortium")
     assert tree(directory) == before and tree(bare) == before_bare
     assert not out.exists()
 

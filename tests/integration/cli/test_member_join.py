@@ -55,7 +55,14 @@ from notary.bundle import EvidenceBundle
 from sdk import MemberClient
 from tests.support.servers import LocalHTTPServer, QuietHandler
 from tests.support.small_consortium import three_member_config
-from tests.support.up_process import CHAIN_ID, UpProcess, free_port, free_port_block
+from tests.support.up_process import (
+    CHAIN_ID,
+    UpProcess,
+    consortium_process,
+    free_port,
+    free_port_block,
+    serves,
+)
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.slow
@@ -219,11 +226,11 @@ def test_a_firm_joins_from_its_own_directory_works_is_revoked_and_removed(founde
     if not (founders.directory / "orgs" / "alpha" / "users" / "client@alpha").is_dir():  # `up` may have issued it
         ok(at_founders("identity", "issue", "--org", "alpha", "--name", "client"))
     gateway_port, admin_port = free_port(), free_port()
-    witness = [*CLI, "--chain-url", founders.chain, "witness", "serve", str(firm), "--org", NEWCOMER,
+    witness = ["--chain-url", founders.chain, "witness", "serve", str(firm), "--org", NEWCOMER,
                "--port", str(witness_port)]  # fmt: skip
     with (
         Upstream() as upstream,
-        running(witness, FIRM_PASSPHRASE, firm / "witness.log") as witness_process,
+        consortium_process(witness, FIRM_PASSPHRASE, firm / "witness.log") as witness_process,
         running_gateway(firm, firm_pass, founders, upstream.url, gateway_port, admin_port),
         MemberClient.from_directory(
             founders.directory, "alpha", name="client", passphrase=PASSPHRASE.encode(), notary_url=founders.notary
@@ -626,39 +633,18 @@ class Caller:
                         return
 
     def _call(self, http: httpx.Client) -> Call:
+        view = None
         try:
             view = self._view() if self._view else None
             answer = http.get(self._url, headers=self._headers)
         except Exception as exc:  # noted as a call that failed, the next one made: the thread goes on
-            return Call(None, None, None, None, f"{type(exc).__name__}: {exc}")
+            return Call(None, None, None, None, f"{type(exc).__name__}: {exc}", view)
         head = self._head() if self._head else None
         der = answer.extensions["network_stream"].get_extra_info("ssl_object").getpeercert(True)  # the DER
         error = None if answer.status_code == 200 else answer.text[:300]
         event_id = answer.headers.get("Consortium-Event-Id")
         serial = x509.load_der_x509_certificate(der).serial_number
         return Call(answer.status_code, event_id, serial, head, error, view)
-
-
-@contextlib.contextmanager
-def running(argv: list[str], passphrase: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A process of the ``consortium`` command, given ``passphrase``, until the block ends."""
-    env = {**os.environ, "CONSORTIUM_PASSPHRASE": passphrase, "PYTHONUNBUFFERED": "1"}
-    with log.open("wb") as out:
-        child = subprocess.Popen([sys.executable, *argv], env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
-        try:
-            yield child
-        finally:
-            child.terminate()
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-
-
-def serves(url: str, child: subprocess.Popen[bytes], log: Path) -> bool:
-    assert child.poll() is None, log.read_text(errors="replace")[-3000:]
-    return httpx.get(url + "/healthz", timeout=5).status_code == 200
 
 
 def ticker(founders: Founders) -> Callable[[], None]:
@@ -776,9 +762,23 @@ def leaked_is_refused_from_its_block(founders: Founders, firm: Path, at_firm: Ca
         index = re.search(r"\(record #(\d+)\)", out)
         assert index is not None, out
         block = trust.records(NEWCOMER)[int(index.group(1))].valid_from  # the revoking transaction's block
+        # the view first, read on its own (a loaded machine may take a while to read the directory again), then a
+        # call answered once it had; if the view does not get there, what it and the last calls said
+        try:
+            wait_until(
+                lambda: view() >= block,
+                f"op's gateway's view to read the revoking block {block}",
+                FOLLOW_TIMEOUT * 2,
+                every=0.2,
+                ignoring=(httpx.HTTPError,),
+            )
+        except AssertionError as exc:
+            trust = httpx.get(admin, timeout=10).json()["trust"]
+            last = leak.calls[-3:]
+            raise AssertionError(f"{exc}; its view: {trust}; {len(leak.calls)} calls, the last {last}") from exc
         wait_until(
-            lambda: any(c.view is not None and c.view >= block for c in leak.calls),
-            "a call once op's gateway's view read the revoking block",
+            lambda: any(c.status is not None and c.view is not None and c.view >= block for c in leak.calls),
+            "a call answered once op's gateway's view read the revoking block",
             FOLLOW_TIMEOUT,
         )
     calls = list(leak.calls)
@@ -787,7 +787,7 @@ def leaked_is_refused_from_its_block(founders: Founders, firm: Path, at_firm: Ca
     # 401 at the next request on a connection kept alive, 403 once the handshake of a new one is done
     assert refused.status in (401, 403) and '"reason": "certificate_revoked"' in str(refused.error), refused
     assert refused.head is not None and refused.head >= block, (block, refused)
-    read = [c for c in calls if c.view is not None and c.view >= block]
+    read = [c for c in calls if c.status is not None and c.view is not None and c.view >= block]  # answered ones
     assert read and all(c.status in (401, 403) for c in read), (block, [c for c in read if c.status not in (401, 403)])
 
 

@@ -14,7 +14,6 @@ and witnesses are left alone."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -60,7 +59,14 @@ from notary.sequencer import batch_request
 from tests.support.notary_events import event
 from tests.support.notary_world import new_key
 from tests.support.small_consortium import three_member_config
-from tests.support.up_process import CHAIN_ID, UpProcess, free_port, free_port_block
+from tests.support.up_process import (
+    CHAIN_ID,
+    UpProcess,
+    consortium_process,
+    free_port,
+    free_port_block,
+    serves,
+)
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.slow
@@ -83,30 +89,6 @@ def run(directory: Path, passphrase_file: Path, chain: str, *args: str) -> Resul
 def ok(result: Result) -> str:
     assert result.exit_code == 0 and result.exception is None, (result.output, result.exception)
     return result.output
-
-
-@contextlib.contextmanager
-def process(argv: list[str], passphrase: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    env = {**os.environ, "CONSORTIUM_PASSPHRASE": passphrase, "PYTHONUNBUFFERED": "1"}
-    with log.open("wb") as out:
-        child = subprocess.Popen([sys.executable, "-m", "cli.main", *argv], env=env, stdout=out, stderr=out)
-        try:
-            yield child
-        finally:
-            child.terminate()
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-
-
-def served(url: str, child: subprocess.Popen[bytes], log: Path) -> bool:
-    assert child.poll() is None, log.read_text()
-    try:
-        return httpx.get(url + "/healthz", timeout=5).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 class Traffic:
@@ -234,11 +216,11 @@ def test_a_joined_firms_witness_is_counted_from_its_key_on_chain_until_retired(
     assert b"is not one the TrustDirectory lists valid now: publish it first" in refused.stderr, refused.stderr
 
     with (
-        process(witness_reg, PASSPHRASE, tmp_path / "reg.log") as reg,
-        process(notary_argv, PASSPHRASE, tmp_path / "notary.log") as notary_process,
+        consortium_process(witness_reg, PASSPHRASE, tmp_path / "reg.log") as reg,
+        consortium_process(notary_argv, PASSPHRASE, tmp_path / "notary.log") as notary_process,
     ):
-        wait_until(lambda: served(f"http://127.0.0.1:{reg_port}", reg, tmp_path / "reg.log"), "reg's witness", 60)
-        wait_until(lambda: served(notary, notary_process, tmp_path / "notary.log"), "the notary", 60)
+        wait_until(lambda: serves(f"http://127.0.0.1:{reg_port}", reg, tmp_path / "reg.log"), "reg's witness", 60)
+        wait_until(lambda: serves(notary, notary_process, tmp_path / "notary.log"), "the notary", 60)
         traffic = Traffic(mine, notary)
         size = traffic.grow()
         # the regulator cosigns, the firm is not asked: one of the two needed, so nothing is published
@@ -253,9 +235,9 @@ def test_a_joined_firms_witness_is_counted_from_its_key_on_chain_until_retired(
             run(firm, firm_pass, chain, "member", "keys", "publish", "--as", NEWCOMER,
                 "--witness-url", f"http://127.0.0.1:{epsilon_port}")
         )  # fmt: skip
-        with process(witness_epsilon, FIRM_PASSPHRASE, tmp_path / "epsilon.log") as epsilon:
+        with consortium_process(witness_epsilon, FIRM_PASSPHRASE, tmp_path / "epsilon.log") as epsilon:
             wait_until(
-                lambda: served(f"http://127.0.0.1:{epsilon_port}", epsilon, tmp_path / "epsilon.log"),
+                lambda: serves(f"http://127.0.0.1:{epsilon_port}", epsilon, tmp_path / "epsilon.log"),
                 "the firm's witness",
                 60,
             )
