@@ -311,8 +311,8 @@ class QbftBackend(NodeBackend):
         own from this one's time: the chain as it stands here, carried on apart from it."""
         with self._lock:
             self._drive()
-            stores = [copy_store(node.db) for node in self.nodes]
-            return QbftBackend(self.operator, (stores, self.keys, self.clock.now))
+            stores, now = [copy_store(node.db) for node in self.nodes], self.clock.now
+        return QbftBackend(self.operator, (stores, self.keys, now))
 
     def close(self) -> None:
         self._stopping.set()
@@ -488,17 +488,13 @@ class Consortium:
         Signer objects."""
         d = self.deployment
         return replace(
-            self,
+            self.with_fresh_signers(),
             backend=backend,
             registry=d.registry(backend),
             assets=d.assets(backend),
             grants=d.grants(backend),
             anchors=d.anchors(backend),
             trust=TrustDirectoryClient(backend, d.addresses["TrustDirectory"]),
-            signers={org: Signer(s.account) for org, s in self.signers.items()},
-            outsider=Signer(self.outsider.account),
-            deployer=Signer(self.deployer.account),
-            faucet=Signer(self.faucet.account),
         )
 
 
