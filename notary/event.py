@@ -581,7 +581,13 @@ def canonical_entry(event: Mapping[str, Any]) -> bytes:
     ASCII, so UTF-16 and code-point order agree), the same escapes (``\\"``, ``\\\\``, ``\\b``, ``\\f``,
     ``\\n``, ``\\r``, ``\\t``, other controls as lower-case ``\\u00xx``), and integers in plain decimal.
     """
-    return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _canonical(event).encode("utf-8")
+
+
+#: ``json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` without a new encoder at each call.
+_canonical: Final[Callable[[Any], str]] = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False
+).encode
 
 
 def parse_entry(data: bytes) -> EventJSON:

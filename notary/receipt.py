@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
@@ -119,6 +120,56 @@ class Receipt:
             )
         except (KeyError, TypeError, ValueError, binascii.Error) as exc:
             raise MalformedError(f"malformed receipt: {exc.__class__.__name__}: {exc}") from exc
+
+
+#: A string as the API's answers write it (Starlette's ``JSONResponse``: not ASCII-escaped); one encoder, since
+#: ``json.dumps`` with any option makes a new one at each call.
+_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+def receipts_json(receipts: Sequence[Receipt]) -> bytes:
+    """The JSON array of ``[r.to_json() for r in receipts]`` in UTF-8, byte for byte as ``json.dumps`` writes it
+    compact and not ASCII-escaped (the API's answers, ``JSONResponse``), without a dict per receipt: what the
+    receipts of a batch share is written once (the note and its statement's fields, the base64 of each tree node:
+    neighbouring leaves' proofs share all but their lowest nodes), and the pieces are joined once. For a batch of
+    1,000 events about half the time of ``to_json`` and ``json.dumps``, which took a quarter of the notary's CPU
+    for a batch over HTTP (``make bench-notary``)."""
+    b64: dict[bytes, bytes] = {}
+    notes: dict[bytes, tuple[bytes, bytes]] = {}
+    pieces: list[bytes] = []
+    add = pieces.append
+    for r in receipts:
+        shared = notes.get(r.note)
+        if shared is None:
+            statement = _statement_of(r.note)
+            shared = notes[r.note] = (
+                b',"origin":' + _dumps(statement.origin).encode("utf-8") + b',"index":',
+                f',"time_ms":{statement.time_ms},"mmd_s":{statement.mmd_s},"batch_note":'.encode("ascii")
+                + _dumps(r.note.decode("utf-8")).encode("utf-8")
+                + b',"batch_proof":[',
+            )
+        origin, rest = shared
+        add(b'{"event_id":')
+        add(_dumps(r.event_id).encode("utf-8"))
+        add(origin)
+        add(b"%d" % r.index)
+        add(b',"leaf_hash":"')
+        add(base64.b64encode(r.leaf_hash))
+        add(b'"')
+        add(rest)
+        first = True
+        for digest in r.proof:
+            text = b64.get(digest)
+            if text is None:
+                text = b64[digest] = b'"' + base64.b64encode(digest) + b'"'
+            if not first:
+                add(b",")
+            add(text)
+            first = False
+        add(b"]},")
+    if pieces:
+        pieces[-1] = b"]}"
+    return b"[" + b"".join(pieces) + b"]"
 
 
 @functools.lru_cache(maxsize=64)

@@ -50,7 +50,15 @@ from notary.log.hashing import HASH_SIZE
 from notary.log.note import Signer
 from notary.log.tiles import TILE_WIDTH
 from notary.logsuite import INTL, LogSuite, PrivateKey, suite_of_key
-from notary.receipt import BatchStatement, Receipt, ReceiptJSON, batch_receipt, batch_receipts, sign_batch
+from notary.receipt import (
+    BatchStatement,
+    Receipt,
+    ReceiptJSON,
+    batch_receipt,
+    batch_receipts,
+    receipts_json,
+    sign_batch,
+)
 from notary.storage.base import BatchWrite, EntryRow, NotaryStorage, TreeState
 
 BATCH_CONTEXT = b"consortium-ledger/batch/v1\n"
@@ -96,6 +104,16 @@ class BatchResult:
             "gaps": [{"first": a, "last": b} for a, b in self.gaps],
             "receipts": [r.to_json() for r in self.receipts],
         }
+
+    def to_json_bytes(self) -> bytes:
+        """``to_json()`` as the API answers it (``json.dumps`` compact, not ASCII-escaped, in UTF-8), byte for byte,
+        with the receipts written by :func:`notary.receipt.receipts_json`."""
+        head = json.dumps(
+            {"new": self.new, "duplicates": self.duplicates, "gaps": [{"first": a, "last": b} for a, b in self.gaps]},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        return head[:-1].encode("utf-8") + b',"receipts":' + receipts_json(self.receipts) + b"}"
 
 
 def sign_batch_body(private_key: PrivateKey, body: bytes) -> bytes:
