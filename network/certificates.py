@@ -32,7 +32,8 @@ its reason code (``docs/gateway.md``):
 ``certificate_not_yet_valid``   before its notBefore (or its CA's), by ``clock``
 ``certificate_expired``         after its notAfter (or its CA's), by ``clock``
 ``certificate_revoked``         its serial is in its org's CRL, or that CRL cannot be trusted (fail closed)
-``unknown_member``              ``member_status(org)`` is None: the org is not (or no longer) a member on chain
+``unknown_member``              ``member_status(org)`` is None: the org is not (or no longer) a member on chain;
+                                or, given a trust view, its snapshot says the CA's org was removed
 =============================== =================================================================================
 
 A suspended member authenticates (``member_status`` says ``"suspended"``): the gateway denies it later, and
@@ -68,7 +69,10 @@ The chain's trust. Given a :class:`~chain.trustview.TrustView` of the TrustDirec
 member CAs are every CA certificate the directory has recorded, taken in whenever the view reads a change (the
 cache of verified certificates starts empty then), and those of ``consortium.json`` only until the view has read
 the chain once. On every request the issuing CA's record must be valid at the view's head (a CA retired or
-declared compromised on chain gives ``unknown_issuer``; one valid from a later block too, until then), and a
+declared compromised on chain gives ``unknown_issuer``; one valid from a later block too, until then) and its org
+still a member (a removed member's keys count for nothing: ``unknown_member`` from the block the view reads the
+removal at, as :meth:`chain.trustview.TrustSnapshot.valid` says, before whatever follows the registry apart has
+seen it), and a
 serial the org revoked on chain gives ``certificate_revoked`` from the block that revoked it, besides the CRL
 file. A CA new to the consortium is added to the trust store of every TLS context made here, so its callers
 complete the handshake from their next connection on; a CA once added stays in the stores (a handshake proves
@@ -524,12 +528,20 @@ class CallerAuthenticator:
         if isinstance(entry, tuple):
             raise AuthError(*entry)
         trust = self._trust
-        if trust is not None and entry.issuer.record is not None and not entry.issuer.record.valid_at(trust.head):
-            raise AuthError(
-                "unknown_issuer",
-                f"the CA certificate of org {entry.issuer.org} that issued {entry.caller.subject} is not valid on "
-                f"chain at block {trust.head}",
-            )
+        if trust is not None and entry.issuer.record is not None:
+            head, snapshot = trust.head, trust.snapshot  # the head first: the snapshot is as new or newer
+            if not entry.issuer.record.valid_at(head):
+                raise AuthError(
+                    "unknown_issuer",
+                    f"the CA certificate of org {entry.issuer.org} that issued {entry.caller.subject} is not valid on "
+                    f"chain at block {head}",
+                )
+            if snapshot is not None and not snapshot.member(entry.issuer.org):  # its keys count for nothing now
+                raise AuthError(
+                    "unknown_member",
+                    f"org {entry.issuer.org!r} is not a member of the consortium on chain (removed as of block "
+                    f"{snapshot.block} or before: its CA issues nobody)",
+                )
         caller = entry.caller
         crl_file = entry.crl
         if entry.sm2 is not None:  # its CA trusted now (unknown_issuer first, as a P-256 CA's record), its CRL file

@@ -1039,6 +1039,11 @@ class Liveness(BaseModel):
     ok: bool
     indexed_size: int | None = None
     chain_indexed: int | None = None
+    trust_head: int | None = Field(
+        None,
+        description="the block up to which the logins' view of the chain's TrustDirectory has read it (CAs, revoked "
+        "serials, members): every login is decided against the directory at this block; absent without a view",
+    )
 
 
 # -- privacy-computing jobs ----------------------------------------------------------------------------------

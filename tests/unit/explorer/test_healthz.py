@@ -33,19 +33,34 @@ class StandInLogins:
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
+def explorer(tmp_path: Path) -> Iterator[SimpleNamespace]:
     calls, chain = CallIndex(tmp_path / "calls.db"), ChainIndex(tmp_path / "chain.db")
-    stand_in = SimpleNamespace(auth=StandInLogins(), recorder=None, limits=Limits(), calls=calls, chain=chain)
-    with TestClient(create_app(cast(Explorer, stand_in))) as client:
-        yield client
+    yield SimpleNamespace(auth=StandInLogins(), recorder=None, limits=Limits(), calls=calls, chain=chain, trust=None)
     calls.close()
     chain.close()
+
+
+@pytest.fixture
+def client(explorer: SimpleNamespace) -> Iterator[TestClient]:
+    with TestClient(create_app(cast(Explorer, explorer))) as client:
+        yield client
 
 
 def test_a_logged_in_person_reads_the_figures(client: TestClient) -> None:
     """An empty index: no entry, no block (-1)."""
     answer = client.get("/healthz", headers={"Authorization": f"Bearer {TOKEN}"})
     assert (answer.status_code, answer.json()) == (200, {"ok": True, "indexed_size": 0, "chain_indexed": -1})
+
+
+def test_with_a_view_of_the_trust_directory_it_says_the_block_logins_are_decided_at(
+    explorer: SimpleNamespace, client: TestClient
+) -> None:
+    """The head of the logins' trust view: a test (or an operator) waits for it to pass a revoking block, after
+    which every login of the revoked certificate is refused (``tests/integration/cli/test_member_join.py``)."""
+    explorer.trust = SimpleNamespace(head=41)
+    answer = client.get("/healthz", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert answer.json() == {"ok": True, "indexed_size": 0, "chain_indexed": -1, "trust_head": 41}
+    assert client.get("/healthz").json() == {"ok": True}  # not to anyone else
 
 
 @pytest.mark.parametrize(

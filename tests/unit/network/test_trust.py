@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 
 from chain.contracts.trust import KeyKind, KeyRecord, KeyState
 from chain.errors import MalformedError
-from chain.ids import OrgId, Role
+from chain.ids import MemberStatus, OrgId, Role
 from chain.trustview import TrustSnapshot, TrustView
 from contracts import CONTRACT_NAMES
 from network.certificates import AuthError, CallerAuthenticator
@@ -121,3 +121,30 @@ def test_a_member_cannot_vouch_for_another_members_ca(tmp_path: Path) -> None:
     view._head = 6
     auth._follow(view._snapshot)
     assert auth.authenticate(der).org == "alpha"
+
+
+def test_a_removed_members_ca_issues_nobody_from_the_block_the_view_reads_the_removal(tmp_path: Path) -> None:
+    """The CA's record stays on chain (its evidence of before still verifies) but its org is no longer a member:
+    its people and clients are refused ``unknown_member`` at once, as the view's valid keys leave it out, without
+    waiting for whatever else follows the registry (``member_status`` here says active still: the explorer's member
+    check, the gateway's policy)."""
+    identity = create_org_identity(tmp_path, OrgId("alpha"), "Alpha Securities", PASS)
+    issue_identity(tmp_path, OrgId("alpha"), "client", PASS)
+    der = x509.load_pem_x509_certificate(user_paths(tmp_path, OrgId("alpha"), "client").cert.read_bytes()).public_bytes(
+        serialization.Encoding.DER
+    )
+    ca_der = x509.load_pem_x509_certificate(identity.ca_cert_pem.encode()).public_bytes(serialization.Encoding.DER)
+    member = MemberDescription(OrgId("alpha"), "Alpha Securities", Role.MEMBER, identity)
+    description = ConsortiumDescription("t", 1, "external", "http://127.0.0.1:1", {}, 0, 1, 7, {}, (member,))
+    records = {"alpha": (KeyRecord(OrgId("alpha"), 0, KeyKind.CA_CERT, ca_der, 0, None, KeyState.OPEN, 0, None),)}
+    view = TrustView(_NoChain(), "0x" + "11" * 20)  # type: ignore[arg-type]
+    auth = CallerAuthenticator(description, None, lambda org: "active", trust=view)
+    view._snapshot, view._head = TrustSnapshot.of(5, 1, records, {"alpha": MemberStatus.ACTIVE}), 5
+    auth._follow(view._snapshot)
+    assert auth.authenticate(der).org == "alpha"  # and the verdict is cached
+    view._snapshot, view._head = TrustSnapshot.of(6, 1, records, {"alpha": MemberStatus.REMOVED}), 6
+    auth._follow(view._snapshot)
+    with pytest.raises(AuthError) as refused:
+        auth.authenticate(der)
+    assert refused.value.reason == "unknown_member" and "is not a member" in str(refused.value), refused.value
+    assert view.ca_certs("alpha") == [] and view.valid(KeyKind.CA_CERT, "alpha", at_block=5) == []
