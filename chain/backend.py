@@ -479,6 +479,18 @@ def head_number(backend: Backend) -> int:
     return int(backend.web3.eth.block_number)
 
 
+def block_hash(backend: Backend, number: int) -> bytes:
+    """The hash of block ``number`` on the chain the backend reads now: over JSON-RPC one plain
+    ``eth_getBlockByNumber`` without its transactions (web3's request stack costs more than the request), else
+    web3's. :class:`BackendError` when the chain has no such block."""
+    if isinstance(backend, RpcBackend):
+        block = backend.request("eth_getBlockByNumber", [hex(number), False])
+        if not isinstance(block, dict) or not isinstance(block.get("hash"), str):
+            raise BackendError(f"the chain at {backend.url} has no block {number}")
+        return bytes.fromhex(block["hash"].removeprefix("0x"))
+    return bytes(backend.web3.eth.get_block(number)["hash"])
+
+
 def logs_of(backend: Backend, first: int, last: int, addresses: Sequence[str]) -> list[dict[str, Any]]:
     """The logs that ``addresses`` emitted in blocks ``first`` to ``last``, undecoded: over JSON-RPC one plain
     ``eth_getLogs`` (each log as the node answered it: ``address`` in hex), else web3's."""

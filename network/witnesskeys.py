@@ -21,7 +21,8 @@ for a block is kept (at most :data:`CACHE_SIZE` blocks, the least recently used 
 *hash*, not its number, with the directory's records it was judged from: a block replaced by another at the same
 height (a reorganisation, a test's chain reverted to a snapshot) has another hash and is read again, and records
 read again (the directory's change count moved) make every kept answer stale. A lookup of a block kept costs the
-read of its header (its hash), no contract call.
+read of its header (its hash), no contract call; so does a checkpoint's whose anchor block is kept (by size, with
+that block's hash: the explorer's provenance of a call asked it of AuditAnchor at every request before).
 :func:`offline_witnesses` is the explicit fallback without a chain (``--offline``): the witness keys and the log
 key ``consortium.json`` lists, trusted because the file says so, which sees no rotation, retirement, compromise or
 suspension.
@@ -201,9 +202,13 @@ class ChainWitnessKeys:
         self._cache_size = cache_size
         #: (block hash, anchored) -> (the records it was judged from, the answer)
         self._cache: OrderedDict[tuple[bytes, bool], tuple[TrustSnapshot, CheckpointWitnesses]] = OrderedDict()
+        #: checkpoint size -> (the block that anchored it, that block's hash), as AuditAnchor said
+        self._anchored: OrderedDict[int, tuple[int, bytes]] = OrderedDict()
 
     def head(self) -> int:
-        return int(self.backend.web3.eth.block_number)
+        from chain.backend import head_number
+
+        return head_number(self.backend)
 
     def anchor_block(self, size: int) -> int | None:
         """The block AuditAnchor says anchored the log's checkpoint of ``size``; None when it holds no such one."""
@@ -212,17 +217,38 @@ class ChainWitnessKeys:
 
     def for_checkpoint(self, size: int | None) -> CheckpointWitnesses:
         """The witness keys and log keys for the checkpoint of ``size``: valid at its anchor's block (looked up
-        once, for both), or at the head when it is not anchored (or ``size`` is None: the keys valid now)."""
-        block = None if size is None else self.anchor_block(size)
-        if block is not None:
-            return self.at_block(block, anchored=True)
-        return self.at_block(self.head())
+        once, for both), or at the head when it is not anchored (or ``size`` is None: the keys valid now). The
+        anchor's block is kept by size with its hash: while the block at that height has that hash, the chain up
+        to it is the one that anchored the checkpoint there, so AuditAnchor is not asked again (an anchor, once
+        written, is not written over); another hash there (a chain replaced) asks it again."""
+        if size is None:
+            return self.at_block(self.head())
+        with self._lock:
+            kept = self._anchored.get(size)
+        if kept is not None:
+            block, digest = kept
+            if self._block_hash(block) == digest:
+                return self._at_block(block, digest, anchored=True)
+        found = self.anchor_block(size)
+        if found is None:
+            return self.at_block(self.head())
+        digest = self._block_hash(found)
+        with self._lock:
+            self._anchored[size] = (found, digest)
+            self._anchored.move_to_end(size)
+            while len(self._anchored) > self._cache_size:
+                self._anchored.popitem(last=False)
+        return self._at_block(found, digest, anchored=True)
 
     def at_block(self, block: int, anchored: bool = False) -> CheckpointWitnesses:
         """The witness keys valid at ``block``, of the members active at ``block``, and the log's keys judged at
         ``block``; kept under the block's hash (the module docstring)."""
+        return self._at_block(block, self._block_hash(block), anchored)
+
+    def _at_block(self, block: int, digest: bytes, anchored: bool) -> CheckpointWitnesses:
+        """:meth:`at_block` of a block whose hash on the chain now was just read: ``digest``."""
         records = self._current_records()
-        key = (self._block_hash(block), anchored)
+        key = (digest, anchored)
         with self._lock:
             kept = self._cache.get(key)
             if kept is not None and kept[0] is records:
@@ -237,8 +263,11 @@ class ChainWitnessKeys:
         return chosen
 
     def _block_hash(self, block: int) -> bytes:
-        """The hash of the block at height ``block`` on the chain the backend reads now."""
-        return bytes(self.backend.web3.eth.get_block(block)["hash"])
+        """The hash of the block at height ``block`` on the chain the backend reads now (one plain JSON-RPC
+        request over HTTP: web3's stack cost more than the read, at every provenance answer)."""
+        from chain.backend import block_hash
+
+        return block_hash(self.backend, block)
 
     def _read_at(self, records: TrustSnapshot, block: int, anchored: bool) -> CheckpointWitnesses:
         """The answer of :meth:`at_block` read from the chain: the directory's orgs and their statuses at

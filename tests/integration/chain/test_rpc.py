@@ -29,7 +29,8 @@ from web3 import HTTPProvider, Web3
 from web3.exceptions import ExtraDataLengthError, Web3RPCError
 from web3.middleware import ExtraDataToPOAMiddleware
 
-from chain.backend import RpcBackend, head_number, read_errors
+from chain.backend import RpcBackend, block_hash, head_number, read_errors
+from chain.errors import BackendError
 from chain.ids import Role, name_to_bytes32
 from chain.node.node import Genesis, Node
 from chain.node.rpc import CLIENT_VERSION, MAX_BODY_BYTES, MAX_LOG_RANGE, RpcServer
@@ -1026,6 +1027,17 @@ def test_a_default_backend_asks_the_chain_id_when_it_opens_not_at_each_read(worl
     # Asked when the backend opens, and by web3 when it is first made (filling its cache); never once per read.
     assert asked.count("eth_chainId") <= 3, asked
     assert "eth_chainId" not in asked[asked.index("eth_call") :], asked
+
+
+def test_a_blocks_hash_read_as_plain_json_rpc_is_web3s_and_a_missing_block_is_refused(server: RpcServer) -> None:
+    """``chain.backend.block_hash``: over JSON-RPC one ``eth_getBlockByNumber`` without web3's stack (the witness
+    keys of a checkpoint, at every provenance answer), the hash web3 reads; a block the chain does not hold (yet)
+    raises BackendError naming it."""
+    backend = RpcBackend(server.url, 5.0, chain_id=CHAIN_ID)
+    for number in (0, 4):
+        assert block_hash(backend, number) == bytes(backend.web3.eth.get_block(number)["hash"])
+    with pytest.raises(BackendError, match="has no block 99"):
+        block_hash(backend, 99)
 
 
 def test_a_lean_backends_head_poll_keeps_a_plain_connection_and_opens_it_again_when_the_node_closed_it(

@@ -1,7 +1,7 @@
 """One provenance answer looks the checkpoint's witnesses up on the chain once (``explorer.api.calls``,
 ``call_provenance``): the same keys verify the bundle and are answered to the browser, so an answer for a call
-whose checkpoint is anchored asks the chain two things, ``AuditAnchor.at_size`` and the anchor block's header,
-once the keys of that block are kept (``network.witnesskeys``), and the first answer reads that block's keys once.
+whose checkpoint is anchored asks the chain one thing, the anchor block's header (its hash), once the anchor's
+block and that block's keys are kept (``network.witnesskeys``), and the first answer reads them once.
 
 In process, on the py-evm chain (eth-tester) with every JSON-RPC request web3 makes of it counted: the route's
 function over a real call index, a real (empty) chain index, the notary client holding the call's complete
@@ -118,8 +118,8 @@ def test_one_provenance_answer_looks_the_checkpoints_witnesses_up_once(
     assert first["keys"]["witness_keys"]["block"] == anchor_block and first["keys"]["witness_keys"]["anchored"]
     assert requests == cold, (requests, cold)  # the first answer: that one lookup, not one per step
 
-    for _ in range(3):  # each later answer: the anchor's block by the checkpoint's size, and that block's hash
+    for _ in range(3):  # each later answer: the hash of the anchor's block, kept by the checkpoint's size
         requests.clear()
         assert provenance(explorer)["keys"] == first["keys"]
         reads = {m: n for m, n in requests.items() if m not in CLIENT_BOOKKEEPING}
-        assert reads == {"eth_call": 1, "eth_getBlockByNumber": 1}, requests
+        assert reads == {"eth_getBlockByNumber": 1}, requests

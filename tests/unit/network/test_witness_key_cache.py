@@ -18,6 +18,7 @@ from chain.backend import EthTesterBackend
 from chain.contracts import KeyKind
 from chain.ids import OrgId
 from chain.trustview import TrustView
+from network.logsetup import log_origin
 from network.witnesskeys import ChainWitnessKeys, WitnessKeysError
 from notary.logsuite import public_bytes
 from tests.support.consortium import Consortium, described, revert_to_snapshot, take_snapshot
@@ -113,6 +114,44 @@ def test_the_cache_holds_at_most_its_size_and_new_records_make_it_stale(
     assert fresh is not kept and requests["eth_call"] >= 3
     assert fresh.log_keys is not None and kept.log_keys is not None
     assert len(fresh.log_keys.keys) == len(kept.log_keys.keys) + 1
+
+
+def test_a_checkpoints_anchor_block_is_kept_by_size_until_that_block_is_replaced(
+    consortium: Consortium, tmp_path: Path, requests: Counter[str]
+) -> None:
+    """The explorer asks the keys of a call's checkpoint at every provenance answer: once its anchor's block is
+    known, only that block's hash is read; a chain on which that block was replaced (reverted, the checkpoint
+    anchored again in a later block) has AuditAnchor asked again."""
+    c = consortium
+    description = described(c, tmp_path, "cache", PASS)
+    op = c.signers["op"]
+    c.trust.add_key(op, KeyKind.LOG_KEY, public_bytes(_notary_key(tmp_path)))
+    view = TrustView(c.backend, c.trust.address)
+    view.refresh()
+    keys = ChainWitnessKeys(description, c.backend, view=view)
+    origin = log_origin(description)
+
+    before = take_snapshot(c.backend)
+    block = int(c.anchors.anchor(op, origin, 5, b"\x01" * 32, b"\x02" * 32)["blockNumber"])
+    requests.clear()
+    first = keys.for_checkpoint(5)
+    assert (first.block, first.anchored) == (block, True) and requests["eth_call"] >= 4, requests  # at_size too
+    for _ in range(2):
+        requests.clear()
+        assert keys.for_checkpoint(5) is first
+        assert dict(requests) == {"eth_getBlockByNumber": 1}, requests  # the block's hash: no AuditAnchor
+
+    revert_to_snapshot(c.backend, before)
+    assert transfer(c, 3) == block  # another block at that height
+    op = c.with_fresh_signers().signers["op"]  # no nonce remembered from before the revert
+    again = int(c.anchors.anchor(op, origin, 5, b"\x03" * 32, b"\x04" * 32)["blockNumber"])
+    assert again == block + 1
+    requests.clear()
+    moved = keys.for_checkpoint(5)
+    assert (moved.block, moved.anchored) == (again, True) and requests["eth_call"] >= 4, requests
+    requests.clear()
+    assert keys.for_checkpoint(5) is moved and dict(requests) == {"eth_getBlockByNumber": 1}, requests
+    assert keys.for_checkpoint(6).anchored is False  # a size no anchor holds: the keys valid at the head
 
 
 def _notary_key(directory: Path) -> Any:
