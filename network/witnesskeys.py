@@ -227,7 +227,7 @@ class ChainWitnessKeys:
             kept = self._anchored.get(size)
         if kept is not None:
             block, digest = kept
-            if self._block_hash(block) == digest:
+            if self._hash_now(block) == digest:
                 return self._at_block(block, digest, anchored=True)
         found = self.anchor_block(size)
         if found is None:
@@ -268,6 +268,18 @@ class ChainWitnessKeys:
         from chain.backend import block_hash
 
         return block_hash(self.backend, block)
+
+    def _hash_now(self, block: int) -> bytes | None:
+        """The hash of the block at height ``block`` now; None when the chain has no such block (it was replaced
+        by a shorter one): a kept anchor block then is looked up again, not failed on."""
+        from chain.backend import read_errors
+
+        try:
+            return self._block_hash(block)
+        except read_errors():
+            if self.head() >= block:  # the block is there: the read failed, and so would a lookup
+                raise
+            return None
 
     def _read_at(self, records: TrustSnapshot, block: int, anchored: bool) -> CheckpointWitnesses:
         """The answer of :meth:`at_block` read from the chain: the directory's orgs and their statuses at

@@ -153,6 +153,13 @@ def test_a_checkpoints_anchor_block_is_kept_by_size_until_that_block_is_replaced
     assert keys.for_checkpoint(5) is moved and dict(requests) == {"eth_getBlockByNumber": 1}, requests
     assert keys.for_checkpoint(6).anchored is False  # a size no anchor holds: the keys valid at the head
 
+    # a chain shorter than the kept anchor block (reverted to before it, nothing mined since): looked up again, and
+    # no anchor of that size there now gives the keys valid at the head, not a failure
+    revert_to_snapshot(c.backend, before)
+    assert c.backend.web3.eth.block_number < again
+    now = keys.for_checkpoint(5)
+    assert now.anchored is False and now.block == c.backend.web3.eth.block_number
+
 
 def _notary_key(directory: Path) -> Any:
     from network.identity import load_notary_key
