@@ -771,8 +771,6 @@ def leaked_is_refused_from_its_block(founders: Founders, firm: Path, at_firm: Ca
     )
     url = f"https://localhost:{founders.up.port + 20}{QUOTES_ROUTE}?symbol=600519.SH"
     context = newcomer_context(firm, "leaked")
-    description = load_description(founders.directory)
-    trust = TrustDirectoryClient(RpcBackend(founders.chain), description.contracts["TrustDirectory"])
     admin = f"http://127.0.0.1:{founders.up.port + 40}/healthz"  # op's gateway's admin port
 
     def view() -> int:
@@ -785,10 +783,7 @@ def leaked_is_refused_from_its_block(founders: Founders, firm: Path, at_firm: Ca
         Caller(url, context, headers, every=0.02, head=lambda: chain_head(founders), view=view) as leak,
     ):
         wait_until(lambda: any(c.status == 200 for c in leak.calls), "a call of the leaked certificate", FOLLOW_TIMEOUT)
-        out = ok(at_firm("member", "keys", "revoke", "--cert", str(cert), "--as", NEWCOMER))
-        index = re.search(r"\(record #(\d+)\)", out)
-        assert index is not None, out
-        block = trust.records(NEWCOMER)[int(index.group(1))].valid_from  # the revoking transaction's block
+        block = revoking_block(founders, ok(at_firm("member", "keys", "revoke", "--cert", str(cert), "--as", NEWCOMER)))
         # the view first, read on its own (a loaded machine may take a while to read the directory again), then a
         # call answered once it had; if the view does not get there, what it and the last calls said
         try:
@@ -800,9 +795,9 @@ def leaked_is_refused_from_its_block(founders: Founders, firm: Path, at_firm: Ca
                 ignoring=(httpx.HTTPError,),
             )
         except AssertionError as exc:
-            trust = httpx.get(admin, timeout=10).json()["trust"]
+            seen = httpx.get(admin, timeout=10).json()["trust"]
             last = leak.calls[-3:]
-            raise AssertionError(f"{exc}; its view: {trust}; {len(leak.calls)} calls, the last {last}") from exc
+            raise AssertionError(f"{exc}; its view: {seen}; {len(leak.calls)} calls, the last {last}") from exc
         wait_until(
             lambda: any(c.status is not None and c.view is not None and c.view >= block for c in leak.calls),
             "a call answered once op's gateway's view read the revoking block",
