@@ -34,7 +34,7 @@ import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Literal, TypedDict
+from typing import TYPE_CHECKING, Literal, TypedDict, TypeVar
 
 from chain.ids import Role
 from network.description import ConsortiumDescription
@@ -225,6 +225,8 @@ class ChainWitnessKeys:
             return self.at_block(self.head())
         with self._lock:
             kept = self._anchored.get(size)
+            if kept is not None:
+                self._anchored.move_to_end(size)
         if kept is not None:
             block, digest = kept
             if self._hash_now(block) == digest:
@@ -234,10 +236,7 @@ class ChainWitnessKeys:
             return self.at_block(self.head())
         digest = self._block_hash(found)
         with self._lock:
-            self._anchored[size] = (found, digest)
-            self._anchored.move_to_end(size)
-            while len(self._anchored) > self._cache_size:
-                self._anchored.popitem(last=False)
+            _keep_recent(self._anchored, size, (found, digest), self._cache_size)
         return self._at_block(found, digest, anchored=True)
 
     def at_block(self, block: int, anchored: bool = False) -> CheckpointWitnesses:
@@ -256,10 +255,7 @@ class ChainWitnessKeys:
                 return kept[1]
         chosen = self._read_at(records, block, anchored)
         with self._lock:
-            self._cache[key] = (records, chosen)
-            self._cache.move_to_end(key)
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+            _keep_recent(self._cache, key, (records, chosen), self._cache_size)
         return chosen
 
     def _block_hash(self, block: int) -> bytes:
@@ -320,3 +316,16 @@ class ChainWitnessKeys:
             member = self._registry.member(org)
             self._roles[org] = Role(0) if member is None else member.roles
         return self._roles[org]
+
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def _keep_recent(kept: OrderedDict[_K, _V], key: _K, value: _V, size: int) -> None:
+    """``kept[key] = value`` as the most recently used entry, the least recently used dropped beyond ``size``
+    (the caller holds the lock that guards ``kept``)."""
+    kept[key] = value
+    kept.move_to_end(key)
+    while len(kept) > size:
+        kept.popitem(last=False)

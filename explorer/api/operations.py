@@ -94,8 +94,11 @@ def healthz(explorer: ExplorerDep, request: Request) -> dict[str, Any]:
         explorer.auth.authenticate(request.headers.get("Authorization"))
     except LoginError:
         return {"ok": True}
-    figures: dict[str, Any] = {"ok": True, "indexed_size": explorer.calls.size()}
-    figures["chain_indexed"] = explorer.chain.head()
+    figures: dict[str, Any] = {
+        "ok": True,
+        "indexed_size": explorer.calls.size(),
+        "chain_indexed": explorer.chain.head(),
+    }
     if explorer.trust is not None:  # a login is decided against the directory at this block (docs/trust.md)
         figures["trust_head"] = explorer.trust.head
     return figures
