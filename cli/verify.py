@@ -56,7 +56,7 @@ import click
 import httpx
 from click.core import ParameterSource
 
-from cli._common import chain_backend, chain_tls_options, name_arg
+from cli._common import chain_backend, chain_tls_options, command_passphrase, name_arg
 from cli.verify_state import verify_state_cmd
 from network.description import ConsortiumDescription, RetiredAnchor
 from network.logsetup import roots_from_description
@@ -147,7 +147,8 @@ def client_cert_options(f: Any) -> Any:
         "--passphrase-file",
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
         default=None,
-        help="The file holding the passphrase of --key (default: $CONSORTIUM_PASSPHRASE).",
+        help="The file holding the passphrase of --key and of --as's key (default: the one given to consortium, "
+        "else $CONSORTIUM_PASSPHRASE).",
     )(f)
     f = click.option(
         "--key",
@@ -195,10 +196,9 @@ class ClientCert:
             context = ssl.create_default_context()
         if self.cert is not None and self.key is not None:
             from network.errors import NetworkError
-            from network.identity import load_passphrase
 
             try:
-                passphrase = load_passphrase(file=self.passphrase_file)
+                passphrase = command_passphrase(self.passphrase_file)
                 context.load_cert_chain(str(self.cert), str(self.key), password=passphrase)
             except (NetworkError, ssl.SSLError, OSError) as exc:
                 raise click.UsageError(f"cannot use --cert {self.cert} with --key {self.key}: {exc}") from None
@@ -218,8 +218,8 @@ def reader_option(what: str) -> Callable[[Any], Any]:
         metavar="ORG",
         callback=name_arg("org id"),
         help=f"Sign each read with the gateway key of member ORG (DIR/orgs/ORG, DIR the directory of consortium.json; "
-        f"the passphrase from --passphrase-file or $CONSORTIUM_PASSPHRASE), as the reader ORG/{VERIFY_READER}, for a "
-        f"notary that authenticates reads: {what}",
+        f"the passphrase from --passphrase-file, consortium's own, or $CONSORTIUM_PASSPHRASE), as the reader "
+        f"ORG/{VERIFY_READER}, for a notary that authenticates reads: {what}",
     )
 
 
@@ -252,12 +252,12 @@ def signed_reader(
         raise click.UsageError("--as reads ORG's gateway key beside consortium.json: give --consortium")
     from chain.ids import OrgId
     from network.errors import NetworkError
-    from network.identity import load_gateway_key, load_passphrase
+    from network.identity import load_gateway_key
     from notary.readauth import SignedReads
 
     directory = consortium.parent
     try:
-        key = load_gateway_key(directory, OrgId(as_org), load_passphrase(file=passphrase_file))
+        key = load_gateway_key(directory, OrgId(as_org), command_passphrase(passphrase_file))
     except NetworkError as exc:
         raise click.UsageError(
             f"--as {as_org}: cannot load its gateway key from {directory}/orgs/{as_org}: {exc}"

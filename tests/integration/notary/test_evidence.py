@@ -31,6 +31,7 @@ from click.testing import CliRunner
 
 from chain.ids import OrgId, Role
 from chain.tx import Signer
+from cli.main import cli as consortium_cli
 from cli.up import notary_server_tls
 from cli.verify import verify
 from network.certificates import ca_bundle_pem
@@ -446,7 +447,8 @@ def test_members_verify_the_log_with_signed_reads(ledger: Ledger, tmp_path: Path
     """`verify log --as ORG` signs every read with ORG's gateway key, found beside consortium.json, as ORG/verify: a
     member checks the log by hash only and its own events by id, the regulator reads every entry, `verify events`
     lists the member's own; a key the consortium does not hold for the org it names is refused in one line that
-    names the reader, with nothing verified and no state file written."""
+    names the reader, with nothing verified and no state file written; the passphrase given to ``consortium``
+    opens the key as the command's own ``--passphrase-file`` does."""
     own = ledger.submit(2)
     size = ledger.publish()
     passphrase = tmp_path / "passphrase"
@@ -471,6 +473,11 @@ def test_members_verify_the_log_with_signed_reads(ledger: Ledger, tmp_path: Path
         regulator = runner.invoke(verify, [*command, "--no-state", "--as", "reg", *key, "--require-entries"], env=env)
         assert regulator.exit_code == 0, regulator.output
         assert f"✓ entries — {size} entries" in regulator.output
+        # the passphrase given to consortium itself opens --as's key, as it opens every command's keys
+        root = ["--passphrase-file", str(passphrase), "verify", *command, "--no-state", "--as", "reg"]
+        rooted = runner.invoke(consortium_cli, root, env=env)
+        assert rooted.exit_code == 0, rooted.output
+        assert f"✓ entries — {size} entries" in rooted.output
 
         events = ["events", api.url, "--consortium", str(ledger.consortium_file), "--as", "alpha", *key]
         listed = runner.invoke(verify, [*events, "--json"], env=env)
