@@ -4,6 +4,7 @@ start listen on, waiting for a condition, and the table and JSON file of figures
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -55,6 +56,29 @@ def wait_for(check: Callable[[], bool], deadline_s: float, what: str, every: flo
         if time.monotonic() > end:
             raise RuntimeError(f"gave up after {deadline_s:.0f} s waiting for {what}")
         time.sleep(every)
+
+
+def ab_figures(text: str) -> dict[str, float | None]:
+    """What ApacheBench (``ab``) printed: calls per second, complete, failed and non-2xx calls, and the p50 and
+    p99 of its per-call times in ms (a run stopped by SIGINT prints the same, for the calls made so far). A figure
+    ab did not print is None, but ``non_2xx`` and ``failed_length``, which ab prints only when there were some (0).
+    ``failed`` counts answers of another length than the first as failures too (a refusal among answers of 200):
+    ``failed_length`` says how many of them were only that."""
+
+    def number(pattern: str) -> float | None:
+        match = re.search(pattern, text, re.MULTILINE)
+        return None if match is None else float(match.group(1))
+
+    non_2xx = number(r"^Non-2xx responses:\s+(\d+)")
+    return {
+        "calls_per_s": number(r"^Requests per second:\s+([\d.]+)"),
+        "complete": number(r"^Complete requests:\s+(\d+)"),
+        "failed": number(r"^Failed requests:\s+(\d+)"),
+        "failed_length": number(r"^\s+\(Connect: \d+, Receive: \d+, Length: (\d+), Exceptions: \d+\)") or 0.0,
+        "non_2xx": 0.0 if non_2xx is None else non_2xx,
+        "p50_ms": number(r"^\s+50%\s+(\d+)"),
+        "p99_ms": number(r"^\s+99%\s+(\d+)"),
+    }
 
 
 def met(ok: bool) -> str:

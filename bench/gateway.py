@@ -24,15 +24,18 @@ What is not the ``sm`` production path: the client certificates and the member C
 are measured over the same TLS and certificate checks and differ in what the gateway records and signs.
 
 Figures go to ``bench/results/gateway.json``: the ``intl`` figures under the keys they always had, the ``sm``
-ones under ``sm``, the ratios under ``sm_vs_intl``, with the date, the load average and the command.
+ones under ``sm``, the ratios under ``sm_vs_intl``, with the date, the load average and the command. With
+``--suites intl`` (or ``sm``) one consortium alone is built and measured, its figures written to
+``bench/results/gateway_intl.json`` (or ``gateway_sm.json``): the same conditions as a run of the gateway before
+the second suite was built, for comparing the two.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
-import re
 import shutil
 import signal
 import socket
@@ -51,6 +54,7 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives import serialization
 
+from bench.common import ab_figures
 from gateway.headers import PURPOSE_HEADER
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,20 +118,17 @@ def ab(url: str, requests: int, concurrency: int, *, client_pem: Path | None = N
     out = subprocess.run([*command, url], capture_output=True, text=True, timeout=600, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"ab failed: {out.stderr.strip() or out.stdout[-500:]}")
-    text = out.stdout
-
-    def number(pattern: str) -> float:
-        match = re.search(pattern, text)
-        return float(match.group(1)) if match else float("nan")
-
+    figures = ab_figures(out.stdout)
+    if figures["calls_per_s"] is None or figures["failed"] is None:
+        raise RuntimeError(f"ab printed no figures: {out.stdout[-500:]}")
     return {
         "requests": requests,
         "concurrency": concurrency,
-        "calls_per_s": number(r"Requests per second:\s+([\d.]+)"),
-        "failed": int(number(r"Failed requests:\s+(\d+)")),
-        "non_2xx": int(number(r"Non-2xx responses:\s+(\d+)")) if "Non-2xx" in text else 0,
-        "p50_ms": number(r"\s50%\s+(\d+)"),
-        "p99_ms": number(r"\s99%\s+(\d+)"),
+        "calls_per_s": figures["calls_per_s"],
+        "failed": int(figures["failed"]),
+        "non_2xx": int(figures["non_2xx"] or 0),
+        "p50_ms": math.nan if figures["p50_ms"] is None else figures["p50_ms"],
+        "p99_ms": math.nan if figures["p99_ms"] is None else figures["p99_ms"],
     }
 
 
@@ -296,7 +297,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--latency-samples", type=int, default=2_000)
     parser.add_argument("--keep", action="store_true", help="Keep the temporary consortium directories.")
+    parser.add_argument(
+        "--suites",
+        default=",".join(SUITES),
+        help="comma-separated, of intl and sm (both by default; one alone runs one consortium instead of two, and "
+        "writes bench/results/gateway_SUITE.json)",
+    )
     args = parser.parse_args(argv)
+    suites = tuple(s for s in SUITES if s in args.suites.split(","))
+    if not suites or set(args.suites.split(",")) - set(SUITES):
+        parser.error(f"--suites {args.suites!r}: one or both of {', '.join(SUITES)}")
     if shutil.which("ab") is None or (shutil.which("nginx") is None and not Path("/usr/sbin/nginx").exists()):
         sys.exit("bench-gateway needs ab (apache2-utils) and nginx: `make bench-gateway` installs them")
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -305,15 +315,15 @@ def main(argv: list[str] | None = None) -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     env = {**os.environ, "CONSORTIUM_PASSPHRASE": PASSPHRASE, "PYTHONUNBUFFERED": "1"}
     processes: list[subprocess.Popen[str]] = []
-    figures: dict[str, dict[str, Any]] = {suite: {} for suite in SUITES}
+    figures: dict[str, dict[str, Any]] = {suite: {} for suite in suites}
     loads = {"start": load_average()}
     try:
-        for suite in SUITES:
+        for suite in suites:
             (work / suite).mkdir()
             init_consortium(suite, work / suite / "consortium", env)
         stacks: dict[str, Stack] = {}
         start = 21000
-        for suite in SUITES:
+        for suite in suites:
             port = free_port_block(70, start)  # `consortium up --port P` serves on P to P + 60
             stacks[suite] = start_stack(suite, work, port, env, nginx, processes)
             start = port + 97
@@ -321,7 +331,7 @@ def main(argv: list[str] | None = None) -> None:
 
         n, c = args.requests, args.concurrency
         for path in PATHS:  # both suites one after the other on each path: the same load for both
-            for suite in SUITES:
+            for suite in suites:
                 stack = stacks[suite]
                 pem = None if path == "upstream_direct" else stack.client_pem
                 ab(stack.url(path), min(n, 2000), c, client_pem=pem)  # warm-up: connections, caches
@@ -338,7 +348,7 @@ def main(argv: list[str] | None = None) -> None:
                     flush=True,
                 )
 
-        for suite in SUITES:
+        for suite in suites:
             stack = stacks[suite]
             context = ssl.create_default_context(cafile=str(stack.directory / "ca-bundle.pem"))
             context.load_cert_chain(str(stack.client_pem))
@@ -366,7 +376,7 @@ def main(argv: list[str] | None = None) -> None:
         loads["end"] = load_average()
 
         per_gateway = min(n, 2000) + n + 200 + args.latency_samples  # warm-up, run, latency warm-up, samples
-        for suite in SUITES:
+        for suite in suites:
             figures[suite]["recorded"] = recorded(stacks[suite], per_gateway)
             print(f"{suite:<4} recorded: " + json.dumps(figures[suite]["recorded"]), flush=True)
             figures[suite]["targets"] = {
@@ -374,48 +384,52 @@ def main(argv: list[str] | None = None) -> None:
                 "auth_request_calls_per_s>=3000": figures[suite]["nginx_auth_request"]["calls_per_s"] >= 3000,
                 "added_p50_ms<2": figures[suite]["latency"]["added_by_gateway_p50_ms"] < 2,
             }
-        intl, sm = figures["intl"], figures["sm"]
-        comparison = {
-            "gateway_proxy_calls_per_s": ratio(
-                sm["gateway_proxy"]["calls_per_s"], intl["gateway_proxy"]["calls_per_s"]
-            ),
-            "nginx_auth_request_calls_per_s": ratio(
-                sm["nginx_auth_request"]["calls_per_s"], intl["nginx_auth_request"]["calls_per_s"]
-            ),
-            "upstream_direct_calls_per_s": ratio(
-                sm["upstream_direct"]["calls_per_s"], intl["upstream_direct"]["calls_per_s"]
-            ),
-            "target": RATIO_TARGET,
-            "path": "both suites over the same paths, in the same run: TLS 1.2/1.3 with X.509 ECDSA P-256 client "
-            "certificates (nginx_auth_request: nginx terminates TLS and forwards the certificate in a header); "
-            "no TLCP and no SM2 client certificates, which are not built",
-        }
-        proxy_ratio = ratio(sm["gateway_proxy"]["calls_per_s"], intl["gateway_proxy"]["calls_per_s"])
-        nginx_ratio = ratio(sm["nginx_auth_request"]["calls_per_s"], intl["nginx_auth_request"]["calls_per_s"])
-        comparison["gateway_proxy_within_target"] = proxy_ratio >= RATIO_TARGET
-        comparison["nginx_auth_request_within_target"] = nginx_ratio >= RATIO_TARGET
-        print(
-            f"sm/intl calls/s: gateway proxy {comparison['gateway_proxy_calls_per_s']:.0%}, nginx + auth_request "
-            f"{comparison['nginx_auth_request_calls_per_s']:.0%}, upstream direct "
-            f"{comparison['upstream_direct_calls_per_s']:.0%} (target at least {RATIO_TARGET:.0%}; same TLS and "
-            "client certificates for both suites: TLCP and SM2 client certificates are not built)",
-            flush=True,
-        )
         results: dict[str, Any] = {
             "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "command": command,
             "quick": quick,
             "load_average": loads,
             "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
-            **intl,  # the intl figures under the keys they have always had
-            "sm": sm,
-            "sm_vs_intl": comparison,
         }
-        print("targets: " + json.dumps({"intl": intl["targets"], "sm": sm["targets"]}), flush=True)
+        if len(suites) == 2:
+            intl, sm = figures["intl"], figures["sm"]
+            comparison = {
+                "gateway_proxy_calls_per_s": ratio(
+                    sm["gateway_proxy"]["calls_per_s"], intl["gateway_proxy"]["calls_per_s"]
+                ),
+                "nginx_auth_request_calls_per_s": ratio(
+                    sm["nginx_auth_request"]["calls_per_s"], intl["nginx_auth_request"]["calls_per_s"]
+                ),
+                "upstream_direct_calls_per_s": ratio(
+                    sm["upstream_direct"]["calls_per_s"], intl["upstream_direct"]["calls_per_s"]
+                ),
+                "target": RATIO_TARGET,
+                "path": "both suites over the same paths, in the same run: TLS 1.2/1.3 with X.509 ECDSA P-256 client "
+                "certificates (nginx_auth_request: nginx terminates TLS and forwards the certificate in a header); "
+                "no TLCP and no SM2 client certificates, which are not built",
+            }
+            proxy_ratio = ratio(sm["gateway_proxy"]["calls_per_s"], intl["gateway_proxy"]["calls_per_s"])
+            nginx_ratio = ratio(sm["nginx_auth_request"]["calls_per_s"], intl["nginx_auth_request"]["calls_per_s"])
+            comparison["gateway_proxy_within_target"] = proxy_ratio >= RATIO_TARGET
+            comparison["nginx_auth_request_within_target"] = nginx_ratio >= RATIO_TARGET
+            print(
+                f"sm/intl calls/s: gateway proxy {comparison['gateway_proxy_calls_per_s']:.0%}, nginx + auth_request "
+                f"{comparison['nginx_auth_request_calls_per_s']:.0%}, upstream direct "
+                f"{comparison['upstream_direct_calls_per_s']:.0%} (target at least {RATIO_TARGET:.0%}; same TLS and "
+                "client certificates for both suites: TLCP and SM2 client certificates are not built)",
+                flush=True,
+            )
+            results.update(intl)  # the intl figures under the keys they have always had
+            results.update({"sm": sm, "sm_vs_intl": comparison})
+        else:
+            (suite,) = suites
+            results.update({"suite": suite, **figures[suite]})
+        print("targets: " + json.dumps({suite: figures[suite]["targets"] for suite in suites}), flush=True)
         print(f"load average (1, 5, 15 min): {json.dumps(loads)}", flush=True)
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"figures written to {RESULTS.relative_to(ROOT)}")
+        written = RESULTS if len(suites) == 2 else RESULTS.with_name(f"gateway_{suites[0]}.json")
+        written.parent.mkdir(parents=True, exist_ok=True)
+        written.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"figures written to {written.relative_to(ROOT)}")
     finally:
         for process in reversed(processes):
             if process.poll() is None:
