@@ -84,7 +84,8 @@ bench-privacy: $(VENV)/.installed
 bench-idle: $(VENV)/.installed
 	$(BIN)/python -m bench.idle $(ARGS)
 
-# from a revocation on chain (grant, suspension, certificate) to the gateway's first refusal (ARGS="--trials 5": quicker)
+# from a revocation on chain (grant, suspension, certificate) to the gateway's first refusal (ARGS="--trials 5": quicker;
+# ARGS="--load 16": with the gateway kept busy by 16 concurrent callers meanwhile)
 bench-revocation: $(VENV)/.installed
 	$(BIN)/python -m bench.revocation $(ARGS)
 

@@ -27,7 +27,15 @@ after the receipt was seen were still let through. p50, p95 and max per kind, in
 the block period). A gateway key retired on chain is not measured: it is the notary that refuses a batch under
 it, not the gateway a call.
 
-Figures go to stdout and to ``bench/results/revocation.json``, with the date, the load average and the command.
+With ``--load C`` the gateway is kept busy meanwhile: ApacheBench (``ab -k -c C``, mutual TLS with a second
+certificate of ``beta``, ``load``, under the grant the suspension and certificate trials use, which no grant trial
+revokes) calls it as fast as it answers, in a process of its own, from before the first trial to after the last.
+A revocation is then measured while the gateway's event loop and its chain watcher share the process (and the
+machine's two cores) with that traffic. The load's calls per second and its refused answers (the suspension
+trials refuse it too) are reported beside the figures.
+
+Figures go to stdout and to ``bench/results/revocation.json`` (``revocation_load.json`` with ``--load``), with the
+date, the load average and the command.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -46,13 +55,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.common import percentile, print_table, write_results
+from bench.common import ab_figures, percentile, print_table, write_results
 
 if TYPE_CHECKING:
     from tests.integration.gateway.gateway_world import Answer, Caller, World
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "revocation.json"
+LOAD_CALLS = 5_000_000
+LOADED_RESULTS = ROOT / "bench" / "results" / "revocation_load.json"  # with --load
 
 NODE_PASSPHRASE = b"benchmark-passphrase"
 KINDS = ("grant", "suspension", "certificate")
@@ -230,6 +241,71 @@ def start_stack(work: Path, block_time: float) -> Stack:
         raise
 
 
+# -- the load ---------------------------------------------------------------------------------------------------
+
+
+class Load:
+    """``ab -k -c concurrency`` against the gateway in a process of its own, as ``beta``'s ``load`` certificate
+    under the trials' base grant, until :meth:`stop` (SIGINT: ab then prints what it measured so far)."""
+
+    def __init__(self, stack: Stack, work: Path, concurrency: int) -> None:
+        from cryptography.hazmat.primitives import serialization
+
+        from chain.ids import OrgId
+        from gateway.headers import PURPOSE_HEADER
+        from network.identity import issue_identity
+        from tests.integration.gateway.gateway_chain import GRANTEE, PURPOSE, ROUTE
+        from tests.integration.gateway.gateway_world import PASS
+
+        ab = shutil.which("ab")
+        if ab is None:
+            raise RuntimeError("--load needs ApacheBench (ab, Debian's apache2-utils: make system-packages)")
+        issue_identity(stack.world.root, OrgId(GRANTEE), "load", PASS)
+        identity = stack.world.identity(GRANTEE, "load")
+        key = serialization.load_pem_private_key(identity.key.read_bytes(), PASS)
+        pem = work / "load.pem"
+        plain = serialization.NoEncryption()
+        pem.write_bytes(
+            identity.cert.read_bytes()
+            + key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, plain)
+        )
+        pem.chmod(0o600)
+        self.concurrency = concurrency
+        self._started = time.monotonic()
+        self._out = work / "load.out"
+        # ab keeps a record per call it may make (-n): 5 million is about an hour at this gateway's pace, 0.2 GB
+        # -t before -n: -t sets the number of calls to 50,000 (ab's "-t implies -n 50000"), a later -n raises it
+        argv = [ab, "-q", "-k", "-r", "-c", str(concurrency), "-t", str(24 * 3600), "-n", str(LOAD_CALLS),
+                "-E", str(pem), "-H", f"{PURPOSE_HEADER}: {PURPOSE}", f"{stack.gateway_url}{ROUTE}"]  # fmt: skip
+        with self._out.open("wb") as out:
+            self._process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+
+    def stop(self) -> dict[str, Any]:
+        """Stop ab and read its figures: calls per second, calls, non-2xx answers, and calls that failed (no answer:
+        connection, receive and other errors; an answer only of another length is none)."""
+        seconds = time.monotonic() - self._started
+        if self._process.poll() is not None:
+            raise RuntimeError(f"the load (ab) stopped early:\n{self._out.read_text()[-1500:]}")
+        self._process.send_signal(signal.SIGINT)
+        try:
+            self._process.wait(30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        figures = ab_figures(self._out.read_text())
+        if figures["complete"] is None:
+            raise RuntimeError(f"the load (ab) printed no figures:\n{self._out.read_text()[-1500:]}")
+        return {
+            "concurrency": self.concurrency,
+            "seconds": round(seconds, 1),
+            "calls": int(figures["complete"]),
+            "calls_per_s": figures["calls_per_s"],
+            # ab counts an answer of another length than its first as failed: the refusals are, and nothing else
+            "failed": None if figures["failed"] is None else int(figures["failed"] - (figures["failed_length"] or 0)),
+            "non_2xx": int(figures["non_2xx"] or 0),
+        }
+
+
 # -- one trial --------------------------------------------------------------------------------------------------
 
 
@@ -341,6 +417,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=float, default=0.01, help="seconds between the caller's calls (0.01)")
     parser.add_argument("--block-time", type=float, default=1.0, help="the node's block period in seconds (1.0)")
     parser.add_argument("--kinds", default=",".join(KINDS), help=f"comma-separated, of {', '.join(KINDS)}")
+    parser.add_argument(
+        "--load", type=int, default=0, metavar="C", help="keep the gateway busy with C concurrent callers (ab; 0: none)"
+    )
     args = parser.parse_args(argv)
     given = sys.argv[1:] if argv is None else argv
     kinds = [k for k in args.kinds.split(",") if k]
@@ -356,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
         stack = start_stack(work, args.block_time)
         print(f"node process (block period {args.block_time} s) and gateway process (poll {poll_s} s) up "
               f"in {time.monotonic() - started:.1f} s", flush=True)  # fmt: skip
+        load = Load(stack, work, args.load) if args.load > 0 else None
+        load_figures: dict[str, Any] | None = None
         try:
             for kind in kinds:
                 trials = []
@@ -381,7 +462,12 @@ def main(argv: list[str] | None = None) -> int:
                     *(f"{block[f'{q}_ms']:.0f} ({block[f'{q}_blocks']:.2f})" for q in ("p50", "p95", "max")),
                     str(results[kind]["allowed_after_receipt_max"]),
                 ])  # fmt: skip
+            if load is not None:
+                load_figures = load.stop()
+                load = None
         finally:
+            if load is not None:
+                load.stop()
             stack.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -392,6 +478,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"\nblock period {args.block_time} s; gateway poll {poll_s} s; a call every {args.every * 1000:.0f} "
           f"ms; load average {load_before} before, {load_after} after")  # fmt: skip
+    if load_figures is not None:
+        print(f"under load: ab -c {load_figures['concurrency']} kept the gateway busy for {load_figures['seconds']} s "
+              f"at {load_figures['calls_per_s']} calls/s ({load_figures['calls']} calls, "
+              f"{load_figures['non_2xx']} refused, {load_figures['failed']} failed)")  # fmt: skip
     out = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "make bench-revocation" + (f" ARGS='{' '.join(given)}'" if given else ""),
@@ -403,6 +493,7 @@ def main(argv: list[str] | None = None) -> int:
         "call_every_s": args.every,
         "load_before": load_before,
         "load_after": load_after,
+        "load": load_figures,
         "kinds": results,
         "notes": [
             "from_receipt: from the moment the revoking transaction's receipt was seen (polled every 10 ms)",
@@ -413,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
         ],
         "not_measured": {"gateway_key": "a retired gateway key is refused by the notary (batches), not by a gateway"},
     }
-    print(f"written to {write_results(out, RESULTS)}")
+    print(f"written to {write_results(out, RESULTS if load_figures is None else LOADED_RESULTS)}")
     return 0
 
 
