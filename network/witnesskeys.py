@@ -22,7 +22,8 @@ for a block is kept (at most :data:`CACHE_SIZE` blocks, the least recently used 
 height (a reorganisation, a test's chain reverted to a snapshot) has another hash and is read again, and records
 read again (the directory's change count moved) make every kept answer stale. A lookup of a block kept costs the
 read of its header (its hash), no contract call; so does a checkpoint's whose anchor block is kept (by size, with
-that block's hash: the explorer's provenance of a call asked it of AuditAnchor at every request before).
+that block's hash: the explorer's provenance of a call asked it of AuditAnchor at every request before), and that
+hash only once every :data:`ANCHOR_RECHECK_S` seconds.
 :func:`offline_witnesses` is the explicit fallback without a chain (``--offline``): the witness keys and the log
 key ``consortium.json`` lists, trusted because the file says so, which sees no rotation, retirement, compromise or
 suspension.
@@ -32,8 +33,9 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Literal, TypedDict, TypeVar
 
 from chain.ids import Role
@@ -63,6 +65,10 @@ OFFLINE_LOG_KEY = (
 #: How many blocks' answers :class:`ChainWitnessKeys` keeps (each a few keys; the explorer asks for the anchor
 #: blocks of the checkpoints people look at, a handful at a time).
 CACHE_SIZE = 256
+
+#: Seconds a checkpoint's anchor block, kept with its hash, is taken as still on the chain before that hash is read
+#: again (:meth:`ChainWitnessKeys.for_checkpoint`): a block a second at most, as ``consortium up`` seals them.
+ANCHOR_RECHECK_S = 1.0
 
 
 class WitnessKeysError(NetworkError):
@@ -174,6 +180,9 @@ class ChainWitnessKeys:
         backend: Backend,
         view: TrustView | None = None,
         cache_size: int = CACHE_SIZE,
+        *,
+        recheck_s: float = ANCHOR_RECHECK_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         from chain.contracts import AuditAnchorClient
         from chain.contracts.registry import ConsortiumRegistryClient
@@ -202,8 +211,11 @@ class ChainWitnessKeys:
         self._cache_size = cache_size
         #: (block hash, anchored) -> (the records it was judged from, the answer)
         self._cache: OrderedDict[tuple[bytes, bool], tuple[TrustSnapshot, CheckpointWitnesses]] = OrderedDict()
-        #: checkpoint size -> (the block that anchored it, that block's hash), as AuditAnchor said
-        self._anchored: OrderedDict[int, tuple[int, bytes]] = OrderedDict()
+        #: checkpoint size -> (the block that anchored it, that block's hash, ``clock()`` when that hash was last
+        #: read from the chain), as AuditAnchor said
+        self._anchored: OrderedDict[int, tuple[int, bytes, float]] = OrderedDict()
+        self._recheck_s = recheck_s
+        self._clock = clock
 
     def head(self) -> int:
         from chain.backend import head_number
@@ -220,23 +232,32 @@ class ChainWitnessKeys:
         once, for both), or at the head when it is not anchored (or ``size`` is None: the keys valid now). The
         anchor's block is kept by size with its hash: while the block at that height has that hash, the chain up
         to it is the one that anchored the checkpoint there, so AuditAnchor is not asked again (an anchor, once
-        written, is not written over); another hash there (a chain replaced) asks it again."""
+        written, is not written over); another hash there (a chain replaced) asks it again. That hash is read again
+        at most every ``recheck_s`` seconds of ``clock``, so that the answers between two reads ask nothing of the
+        chain: the explorer's provenance of a call is answered from what it keeps, not after a node request each,
+        which waits behind the node's sealing; a chain replaced under a kept anchor is seen that much later."""
         if size is None:
             return self.at_block(self.head())
+        now = self._clock()  # taken before the hash is read: the hash is at least as new as the time kept with it
         with self._lock:
             kept = self._anchored.get(size)
             if kept is not None:
                 self._anchored.move_to_end(size)
         if kept is not None:
-            block, digest = kept
+            block, digest, read_at = kept
+            if now - read_at < self._recheck_s:
+                return self._at_block(block, digest, anchored=True)
             if self._hash_now(block) == digest:
+                with self._lock:
+                    if self._anchored.get(size) == kept:
+                        self._anchored[size] = (block, digest, now)
                 return self._at_block(block, digest, anchored=True)
         found = self.anchor_block(size)
         if found is None:
             return self.at_block(self.head())
         digest = self._block_hash(found)
         with self._lock:
-            _keep_recent(self._anchored, size, (found, digest), self._cache_size)
+            _keep_recent(self._anchored, size, (found, digest, now), self._cache_size)
         return self._at_block(found, digest, anchored=True)
 
     def at_block(self, block: int, anchored: bool = False) -> CheckpointWitnesses:

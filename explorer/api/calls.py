@@ -32,7 +32,6 @@ from notary.bundleschema import Evidence
 from notary.event import EventJSON, parties
 from notary.submit.digest import GATEWAY_SALT_VERSION, SM3_EVENT_VERSION
 from notary.submit.vault import SCHEME_EPOCH, SCHEME_EPOCH_SM3, SCHEME_GATEWAY, epoch_of
-from notary.verify import verify_evidence
 
 router = APIRouter(tags=["calls"])
 
@@ -160,7 +159,7 @@ def call_provenance(explorer: ExplorerDep, p: CurrentPerson, event_id: EventId, 
     size = None if bundle is None or bundle.checkpoint is None else bundle.checkpoint.size
     chosen = explorer.witnesses_for(size)
     if bundle is not None:
-        steps += provenance.evidence_steps(verify_evidence(bundle, explorer.roots_for(bundle, chosen)), bundle, row)
+        steps += provenance.evidence_steps(explorer.verified(bundle, chosen), bundle, row)
     return PROVENANCE(
         {
             "event_id": event_id,

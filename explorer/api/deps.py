@@ -31,6 +31,7 @@ from explorer.errors import ChainUnavailableError, InvalidParameterError
 from explorer.keys import ConsortiumKeysJSON, consortium_keys
 from explorer.notary_client import NotaryClient
 from explorer.state import ChainState
+from network.certificates import BoundedCache
 from network.description import ConsortiumDescription
 from network.logins import Authenticator, Person
 from network.logsetup import chain_log_keys, query_regulators, regulator_orgs
@@ -45,7 +46,7 @@ from network.witnesskeys import (
 from notary.bundle import EvidenceBundle
 from notary.event import QueryVisibility
 from notary.logkeys import LogKeys
-from notary.verify import TrustRoots
+from notary.verify import Step, TrustRoots, verify_evidence
 
 MAX_PAGE = 200
 MAX_ZIP = 1000
@@ -87,6 +88,9 @@ class Explorer:
     regulators: Collection[str] | None = None
 
     def __post_init__(self) -> None:
+        #: verify_evidence's steps by (bundle, witnesses) object identity: see :meth:`verified`
+        self._verdicts: BoundedCache[tuple[int, int], tuple[EvidenceBundle, CheckpointWitnesses, tuple[Step, ...]]]
+        self._verdicts = BoundedCache(self.evidence_cache_size)
         self.notary = NotaryClient(
             self.notary_url, cache_size=self.evidence_cache_size, auth=self.notary_auth, tls=self.notary_tls
         )
@@ -130,6 +134,20 @@ class Explorer:
         if chosen is None:
             chosen = self.witnesses_for(claimed_checkpoint_size(bundle))
         return with_witnesses(self.roots, self.description, chosen)
+
+    def verified(self, bundle: EvidenceBundle, chosen: CheckpointWitnesses) -> tuple[Step, ...]:
+        """``verify_evidence(bundle, roots_for(bundle, chosen))``, kept for the same bundle object under the same
+        witnesses object: a bundle the notary client keeps, under the answer :class:`ChainWitnessKeys` keeps for
+        its checkpoint's block (a new object whenever the directory's records or the block changed), has the
+        same steps each time, as the check reads nothing but the two. A warm provenance answer then verifies no
+        signature again; a cold one, or one after a key was declared compromised, verifies the bundle anew."""
+        key = (id(bundle), id(chosen))
+        kept = self._verdicts.get(key)
+        if kept is not None and kept[0] is bundle and kept[1] is chosen:
+            return kept[2]
+        steps = tuple(verify_evidence(bundle, self.roots_for(bundle, chosen)))
+        self._verdicts.put(key, (bundle, chosen, steps))  # the objects held: their ids are not reused meanwhile
+        return steps
 
     def keys(self, size: int | None = None, chosen: CheckpointWitnesses | None = None) -> ConsortiumKeysJSON:
         """The consortium's public keys for verifying the log's checkpoint of ``size`` (the witnesses valid now

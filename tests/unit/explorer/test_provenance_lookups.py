@@ -1,7 +1,8 @@
 """One provenance answer looks the checkpoint's witnesses up on the chain once (``explorer.api.calls``,
 ``call_provenance``): the same keys verify the bundle and are answered to the browser, so an answer for a call
-whose checkpoint is anchored asks the chain one thing, the anchor block's header (its hash), once the anchor's
-block and that block's keys are kept (``network.witnesskeys``), and the first answer reads them once.
+whose checkpoint is anchored asks the chain nothing once the anchor's block and that block's keys are kept
+(``network.witnesskeys``: the block's hash read again at most once a second, a clock that stands here), and the
+first answer reads them once; and a kept bundle is verified once under the same keys (``Explorer.verified``).
 
 In process, on the py-evm chain (eth-tester) with every JSON-RPC request web3 makes of it counted: the route's
 function over a real call index, a real (empty) chain index, the notary client holding the call's complete
@@ -28,6 +29,7 @@ from explorer.api.calls import call_provenance
 from explorer.calls import CallIndex
 from explorer.chainindex import ChainIndex
 from explorer.notary_client import NotaryClient
+from network.certificates import BoundedCache
 from network.identity import load_notary_key
 from network.logins import Person
 from network.logsetup import log_origin, roots_from_description
@@ -85,11 +87,12 @@ def explorer(consortium: Consortium, tmp_path: Path) -> Iterator[Explorer]:
     chain = ChainIndex(tmp_path / "chain.db")
     notary = NotaryClient("http://127.0.0.1:9")  # never asked: it keeps the call's complete bundle
     notary._evidence[EVENT_ID] = bundle_of(origin)
+    witness_keys = ChainWitnessKeys(description, c.backend, view=view, clock=lambda: 0.0)  # a clock that stands
     parts = SimpleNamespace(
         description=description, calls=calls, chain=chain, notary=notary, roots=roots_from_description(description),
-        visibility=description.query_visibility(), witness_keys=ChainWitnessKeys(description, c.backend, view=view),
+        visibility=description.query_visibility(), witness_keys=witness_keys, _verdicts=BoundedCache(16),
     )  # fmt: skip
-    for name in ("witnesses_for", "roots_for", "keys"):  # the explorer's own lookups, as the routes call them
+    for name in ("witnesses_for", "roots_for", "keys", "verified"):  # the explorer's own, as the routes call them
         setattr(parts, name, MethodType(getattr(Explorer, name), parts))
     try:
         yield cast(Explorer, parts)
@@ -118,8 +121,37 @@ def test_one_provenance_answer_looks_the_checkpoints_witnesses_up_once(
     assert first["keys"]["witness_keys"]["block"] == anchor_block and first["keys"]["witness_keys"]["anchored"]
     assert requests == cold, (requests, cold)  # the first answer: that one lookup, not one per step
 
-    for _ in range(3):  # each later answer: the hash of the anchor's block, kept by the checkpoint's size
+    for _ in range(3):  # each later answer within ANCHOR_RECHECK_S (a clock that stands): nothing read
         requests.clear()
         assert provenance(explorer)["keys"] == first["keys"]
         reads = {m: n for m, n in requests.items() if m not in CLIENT_BOOKKEEPING}
-        assert reads == {"eth_getBlockByNumber": 1}, requests
+        assert reads == {}, requests
+
+
+def test_a_kept_bundle_is_verified_once_under_the_same_witnesses(
+    explorer: Explorer, consortium: Consortium, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A warm answer (the bundle kept by the notary client, the checkpoint's witnesses kept by ChainWitnessKeys)
+    verifies nothing again and answers the same steps; once the directory's records change (a key added: new
+    witnesses objects), the bundle is verified anew."""
+    import explorer.api.deps as deps
+    from notary.verify import verify_evidence as real
+
+    verified: list[EvidenceBundle] = []
+
+    def counting(bundle: EvidenceBundle, roots: Any) -> Any:
+        verified.append(bundle)
+        return real(bundle, roots)
+
+    monkeypatch.setattr(deps, "verify_evidence", counting)
+    first = provenance(explorer)
+    assert len(verified) == 1
+    for _ in range(2):
+        assert provenance(explorer)["steps"] == first["steps"]
+    assert len(verified) == 1
+
+    view = explorer.witness_keys._view  # type: ignore[union-attr]
+    consortium.trust.add_key(consortium.signers["beta"], KeyKind.WITNESS_KEY, b"\x07" * 32)
+    assert view is not None and view.refresh()  # new records: new witnesses for the checkpoint's block
+    assert provenance(explorer)["steps"] == first["steps"]
+    assert len(verified) == 2

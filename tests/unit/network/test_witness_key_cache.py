@@ -19,7 +19,7 @@ from chain.contracts import KeyKind
 from chain.ids import OrgId
 from chain.trustview import TrustView
 from network.logsetup import log_origin
-from network.witnesskeys import ChainWitnessKeys, WitnessKeysError
+from network.witnesskeys import ANCHOR_RECHECK_S, ChainWitnessKeys, WitnessKeysError
 from notary.logsuite import public_bytes
 from tests.support.consortium import Consortium, described, revert_to_snapshot, take_snapshot
 from tests.support.rpc_count import counted_requests
@@ -120,15 +120,17 @@ def test_a_checkpoints_anchor_block_is_kept_by_size_until_that_block_is_replaced
     consortium: Consortium, tmp_path: Path, requests: Counter[str]
 ) -> None:
     """The explorer asks the keys of a call's checkpoint at every provenance answer: once its anchor's block is
-    known, only that block's hash is read; a chain on which that block was replaced (reverted, the checkpoint
-    anchored again in a later block) has AuditAnchor asked again."""
+    known, nothing is read for ANCHOR_RECHECK_S seconds, then only that block's hash; a chain on which that block
+    was replaced (reverted, the checkpoint anchored again in a later block) has AuditAnchor asked again at the next
+    read of the hash, and a chain shorter than that block too."""
     c = consortium
     description = described(c, tmp_path, "cache", PASS)
     op = c.signers["op"]
     c.trust.add_key(op, KeyKind.LOG_KEY, public_bytes(_notary_key(tmp_path)))
     view = TrustView(c.backend, c.trust.address)
     view.refresh()
-    keys = ChainWitnessKeys(description, c.backend, view=view)
+    now = [100.0]
+    keys = ChainWitnessKeys(description, c.backend, view=view, clock=lambda: now[0])
     origin = log_origin(description)
 
     before = take_snapshot(c.backend)
@@ -136,29 +138,38 @@ def test_a_checkpoints_anchor_block_is_kept_by_size_until_that_block_is_replaced
     requests.clear()
     first = keys.for_checkpoint(5)
     assert (first.block, first.anchored) == (block, True) and requests["eth_call"] >= 4, requests  # at_size too
-    for _ in range(2):
+    for later in (0.0, ANCHOR_RECHECK_S - 0.001):  # within the interval: nothing read
+        now[0] = 100.0 + later
         requests.clear()
         assert keys.for_checkpoint(5) is first
-        assert dict(requests) == {"eth_getBlockByNumber": 1}, requests  # the block's hash: no AuditAnchor
+        assert dict(requests) == {}, requests
+    now[0] = 100.0 + ANCHOR_RECHECK_S  # then the block's hash once, no AuditAnchor; then nothing again
+    for expected in ({"eth_getBlockByNumber": 1}, {}):
+        requests.clear()
+        assert keys.for_checkpoint(5) is first
+        assert dict(requests) == expected, requests
 
     revert_to_snapshot(c.backend, before)
     assert transfer(c, 3) == block  # another block at that height
     op = c.with_fresh_signers().signers["op"]  # no nonce remembered from before the revert
     again = int(c.anchors.anchor(op, origin, 5, b"\x03" * 32, b"\x04" * 32)["blockNumber"])
     assert again == block + 1
+    assert keys.for_checkpoint(5) is first  # the hash not read again yet: kept as it was
+    now[0] += ANCHOR_RECHECK_S
     requests.clear()
     moved = keys.for_checkpoint(5)
     assert (moved.block, moved.anchored) == (again, True) and requests["eth_call"] >= 4, requests
     requests.clear()
-    assert keys.for_checkpoint(5) is moved and dict(requests) == {"eth_getBlockByNumber": 1}, requests
+    assert keys.for_checkpoint(5) is moved and dict(requests) == {}, requests
     assert keys.for_checkpoint(6).anchored is False  # a size no anchor holds: the keys valid at the head
 
     # a chain shorter than the kept anchor block (reverted to before it, nothing mined since): looked up again, and
     # no anchor of that size there now gives the keys valid at the head, not a failure
     revert_to_snapshot(c.backend, before)
     assert c.backend.web3.eth.block_number < again
-    now = keys.for_checkpoint(5)
-    assert now.anchored is False and now.block == c.backend.web3.eth.block_number
+    now[0] += ANCHOR_RECHECK_S
+    found = keys.for_checkpoint(5)
+    assert found.anchored is False and found.block == c.backend.web3.eth.block_number
 
 
 def _notary_key(directory: Path) -> Any:
