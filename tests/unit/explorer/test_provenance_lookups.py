@@ -133,7 +133,7 @@ def test_a_kept_bundle_is_verified_once_under_the_same_witnesses(
 ) -> None:
     """A warm answer (the bundle kept by the notary client, the checkpoint's witnesses kept by ChainWitnessKeys)
     verifies nothing again and answers the same steps; once the directory's records change (a key added: new
-    witnesses objects), the bundle is verified anew."""
+    witnesses objects), the bundle is verified anew; without a chain's keys it is verified at every answer."""
     import explorer.api.deps as deps
     from notary.verify import verify_evidence as real
 
@@ -155,3 +155,10 @@ def test_a_kept_bundle_is_verified_once_under_the_same_witnesses(
     assert view is not None and view.refresh()  # new records: new witnesses for the checkpoint's block
     assert provenance(explorer)["steps"] == first["steps"]
     assert len(verified) == 2
+
+    explorer.witness_keys = None  # consortium.json's keys, a new object each answer: verified each time, none kept
+    kept = len(explorer._verdicts)
+    for count in (3, 4):
+        provenance(explorer)
+        assert len(verified) == count
+    assert len(explorer._verdicts) == kept
