@@ -466,9 +466,11 @@ def main(argv: list[str] | None = None) -> int:
                 load_figures = load.stop()
                 load = None
         finally:
-            if load is not None:
-                load.stop()
-            stack.close()
+            try:
+                if load is not None:  # the trials failed: ab stopped, whatever it says
+                    load.stop()
+            finally:
+                stack.close()  # the node and the gateway stopped even when stopping ab failed
     finally:
         shutil.rmtree(work, ignore_errors=True)
     load_after = [round(x, 2) for x in os.getloadavg()]
