@@ -463,8 +463,8 @@ def main(argv: list[str] | None = None) -> int:
                     str(results[kind]["allowed_after_receipt_max"]),
                 ])  # fmt: skip
             if load is not None:
-                load_figures = load.stop()
-                load = None
+                stopping, load = load, None  # stopped once, here, even if stopping it raises
+                load_figures = stopping.stop()
         finally:
             try:
                 if load is not None:  # the trials failed: ab stopped, whatever it says
