@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from chain.errors import ChainError, MalformedError
-from chain.ids import Role, check_name
+from chain.ids import OrgId, Role, check_name
 
 if TYPE_CHECKING:  # imported when used: web3, py-evm and eth-account cost a second of CPU at every start
     from chain.backend import ClientTls, RpcBackend
     from chain.tx import Signer
     from network.consortium import Consortium
     from network.description import ConsortiumDescription
+    from network.identity import OrgPaths
 
 F = TypeVar("F", bound=Callable[..., Any])
 DENIED_EXIT = 3
@@ -39,6 +40,9 @@ class Context:
     chain_cert: Path | None = None
     chain_key: Path | None = None
     chain_ca: Path | None = None
+    #: ``consortium --as ORG`` ($CONSORTIUM_AS): the member a command without an ``--as`` of its own reads an https
+    #: chain as (its admin identity in DIR/orgs/ORG)
+    reader: str | None = None
     _consortium: Consortium | None = None
 
     def consortium(self) -> Consortium:
@@ -50,10 +54,11 @@ class Context:
             try:
                 self._consortium = Consortium.open(self.directory, self.chain_url, tls)
             except (ChainError, NetworkError) as exc:
-                if tls is None or tls.cert is not None or not _refused(exc):
+                if tls is None or tls.cert is not None or not refused_without_certificate(exc):
                     raise
                 fail(
-                    f"{exc}. Give a member's certificate for this https chain URL: consortium --chain-cert "
+                    f"{exc}. Say which member reads it: consortium --as ORG ... (or $CONSORTIUM_AS), ORG's identity "
+                    f"in {self.directory}/orgs/ORG; or give a member's certificate: consortium --chain-cert "
                     f"{self.directory}/orgs/ORG/users/Admin@ORG/msp/signcerts/cert.pem --chain-key "
                     f"{self.directory}/orgs/ORG/users/Admin@ORG/msp/keystore/key.pem ... (or $CONSORTIUM_CHAIN_CERT "
                     "and $CONSORTIUM_CHAIN_KEY)"
@@ -77,7 +82,7 @@ class Context:
             return None
         cert, key = self.chain_cert, self.chain_key
         if cert is None:
-            cert, key = _admin_of_as_org(self.directory)
+            cert, key = _admin_of_as_org(self.directory, self.reader)
         password = None if key is None else passphrase or self.passphrase()
         return client_tls(description, cert, key, self.chain_ca, password)
 
@@ -91,24 +96,41 @@ class Context:
         return self.consortium().signer(org, self.passphrase())
 
 
-def _admin_of_as_org(directory: Path) -> tuple[Path | None, Path | None]:
-    """The admin identity (certificate, key) of the org a command signs as (``--as``), if the directory holds
-    it: the org that sends the transaction is a member, so its admin's certificate passes a node serving members
-    only. (None, None) for a command without ``--as`` (a read: it says which options to pass if refused)."""
-    from chain.ids import OrgId
+def _admin_of_as_org(directory: Path, reader: str | None) -> tuple[Path | None, Path | None]:
+    """The admin identity (certificate, key) a command presents to a node serving members only, if the directory
+    holds it: the org the command signs as (its own ``--as``: the org that sends the transaction is a member), else
+    the reader of ``consortium --as``, else the one org whose admin identity the directory holds (a firm's own
+    directory). (None, None) otherwise (the demo's directory holds every member's: the refusal says which options
+    to pass)."""
     from network.identity import OrgPaths
 
     ctx = click.get_current_context(silent=True)
     org = None if ctx is None else ctx.params.get("as_org")
     if not isinstance(org, str):
-        return None, None
+        org = reader
+    if org is None:
+        held = [o for o in _orgs_held(directory) if _admin_held(OrgPaths.of(directory, o))]
+        if len(held) != 1:
+            return None, None
+        org = held[0]
     paths = OrgPaths.of(directory, OrgId(org))
-    if not (paths.sign_cert.is_file() and paths.identity_key.is_file()):
+    if not _admin_held(paths):
+        if org == reader:  # named, so its absence is said rather than turned into a refusal by the node
+            fail(f"--as {reader}: {directory}/orgs/{reader} holds no admin identity of {reader}")
         return None, None
     return paths.sign_cert, paths.identity_key
 
 
-def _refused(exc: Exception) -> bool:
+def _orgs_held(directory: Path) -> list[OrgId]:
+    orgs = directory / "orgs"
+    return sorted(OrgId(p.name) for p in orgs.iterdir() if p.is_dir()) if orgs.is_dir() else []
+
+
+def _admin_held(paths: OrgPaths) -> bool:
+    return paths.sign_cert.is_file() and paths.identity_key.is_file()
+
+
+def refused_without_certificate(exc: Exception) -> bool:
     """Whether the node refused a caller without a certificate (its 401, ``no_certificate``)."""
     return "no_certificate" in str(exc)
 

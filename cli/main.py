@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from chain.errors import ChainError, ContractRevertError
-from cli._common import Context, fail
+from cli._common import Context, fail, name_arg
 from network.errors import NetworkError
 from notary.log.errors import NotaryError
 
@@ -151,6 +151,17 @@ class LazyGroup(click.Group):
     default=None,
     help="CA bundle of the node's certificate [default: the member CAs of consortium.json].",
 )
+@click.option(
+    "--as",
+    "reader",
+    metavar="ORG",
+    envvar="CONSORTIUM_AS",
+    default=None,
+    callback=name_arg("org id"),
+    help="The member a command reads an https chain as, one that serves members only (ORG's admin identity in "
+    "DIR/orgs/ORG; or $CONSORTIUM_AS). A command's own --as wins; without either, the one org whose identity DIR "
+    "holds.",
+)
 @click.version_option(package_name="consortium-ledger")
 @click.pass_context
 def cli(
@@ -161,6 +172,7 @@ def cli(
     chain_cert: Path | None,
     chain_key: Path | None,
     chain_ca: Path | None,
+    reader: str | None,
 ) -> None:
     """Consortium Ledger: data-asset rights, access grants and audit anchors on a consortium chain."""
     if {"CONSORTIUM_KDF_ITERATIONS", "CONSORTIUM_SM_KDF_ITERATIONS"} & os.environ.keys():  # key files' cost (suite.sm4)
@@ -171,7 +183,7 @@ def cli(
             iterations_setting()
         except SM4Error as exc:
             fail(str(exc))
-    ctx.obj = Context(directory, chain_url, passphrase_file, chain_cert, chain_key, chain_ca)
+    ctx.obj = Context(directory, chain_url, passphrase_file, chain_cert, chain_key, chain_ca, reader)
 
 
 def main() -> None:

@@ -8,10 +8,23 @@ from typing import TYPE_CHECKING
 
 import click
 
+from chain.errors import ChainError
 from chain.ids import OrgId, Role
-from cli._common import Context, as_option, emit, fail, iso, json_option, name_arg, parse_digest, pass_ctx
+from cli._common import (
+    Context,
+    as_option,
+    emit,
+    fail,
+    iso,
+    json_option,
+    name_arg,
+    parse_digest,
+    pass_ctx,
+    refused_without_certificate,
+)
 
 if TYPE_CHECKING:
+    from chain.contracts.registry import ConsortiumRegistryClient
     from chain.contracts.trust import KeyKind, KeyRecord
     from network.admission import AdmissionRequest
 
@@ -111,6 +124,7 @@ def member_join(
 
     from network.admission import join, open_registry
     from network.description import ConsortiumDescription
+    from network.nodeaccess import client_tls
 
     try:
         data = json.loads(description_file.read_text(encoding="utf-8"))
@@ -118,7 +132,16 @@ def member_join(
         fail(f"{description_file} is not a consortium description (not JSON: {exc})")
     description = ConsortiumDescription.from_json(data)
     url = join_chain_url or obj.chain_url or description.chain_url
-    registry = open_registry(description, url, str(description_file))
+    # a node serving members only (over https, as `consortium up` starts them) is reached trusting the member CAs of
+    # the description, with no certificate: the firm has none a member trusts yet, so such a node refuses it, and the
+    # request is written unchecked against the chain (the members' `member propose admit` checks it there)
+    tls = None if not url.startswith("https://") else client_tls(description, None, None, obj.chain_ca, None)
+    try:
+        registry: ConsortiumRegistryClient | None = open_registry(description, url, str(description_file), tls)
+    except ChainError as exc:
+        if tls is None or not refused_without_certificate(exc):
+            raise
+        registry = None
     description = dataclasses.replace(description, chain_url=url, chain_kind="external")
     wanted = Role.parse([r.strip() for r in roles.split(",") if r.strip()])
     request, path = join(obj.directory, description, org, name, wanted, obj.passphrase(), registry=registry)
@@ -128,6 +151,11 @@ def member_join(
     if request.sm2_ca_fingerprint is not None:  # signed in the request with the rest: no second channel needed
         click.echo(f"  SM2 identity CA 0x{request.sm2_ca_fingerprint.hex()} (its people's; in the request)")
     click.echo(f"admission request written to {path}, signed by Admin@{org}")
+    if registry is None:
+        click.echo(
+            f"  not checked against the chain: {url} answers members only; the members check it there when they "
+            "propose it (its org and account not on chain yet)"
+        )
     click.echo("next:")
     click.echo(
         f"  1. send {path.name} to a member of {description.name} (it holds no secret), and give them the CA "

@@ -479,9 +479,8 @@ def up(
                 if token.name.startswith(("inspector@", "compliance@jinghua-sec", "operator@jinghua-sec")):
                     click.echo(f"             {token}")
         chain_flag = "" if port == 8545 else f" --chain-url {local.url}"
-        if members_only is not None:
-            admin = f"{directory}/orgs/{operator}/users/Admin@{operator}/msp"
-            chain_flag += f" --chain-cert {admin}/signcerts/cert.pem --chain-key {admin}/keystore/key.pem"
+        if members_only is not None:  # the nodes answer members only: the operator's admin identity reads
+            chain_flag += f" --as {operator}"
         if specs:
             click.echo("  try        " + f"consortium --dir {directory}{chain_flag} chain status")
             click.echo("             " + f"consortium --dir {directory}{chain_flag} service list | head")

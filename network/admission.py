@@ -69,6 +69,7 @@ from network.identity import (
 from notary.durable import replace_file
 
 if TYPE_CHECKING:
+    from chain.backend import ClientTls
     from chain.contracts.registry import ConsortiumRegistryClient, ProposalInfo
 
 __all__ = [
@@ -330,13 +331,16 @@ def check_on_chain(request: AdmissionRequest, registry: ConsortiumRegistryClient
         raise AdmissionError(f"account {request.account} already belongs to {owner!r} on chain")
 
 
-def open_registry(description: ConsortiumDescription, url: str, source: str) -> ConsortiumRegistryClient:
+def open_registry(
+    description: ConsortiumDescription, url: str, source: str, tls: ClientTls | None = None
+) -> ConsortiumRegistryClient:
     """The registry of ``description`` on the chain at ``url``, once that chain is shown to be the description's: its
-    chain id, and a contract at the registry's address (``source`` names the description in the errors)."""
+    chain id, and a contract at the registry's address (``source`` names the description in the errors). ``tls``:
+    for an https node (a firm not yet admitted presents no certificate: a node serving members only refuses it)."""
     from chain.backend import RpcBackend
     from chain.contracts import Deployment
 
-    backend = RpcBackend(url)
+    backend = RpcBackend(url, tls=tls)
     if backend.chain_id != description.chain_id:
         raise AdmissionError(
             f"the chain at {url} has chain id {backend.chain_id}, but {source} describes chain id "

@@ -80,7 +80,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 
-from chain.backend import reloading_client_context
+from chain.backend import ClientTls, reloading_client_context
 from chain.ids import OrgId
 from chain.tlsfiles import ReloadingContext
 from gateway.headers import EVENT_HEADER, GATEWAY_HEADER, ORIGIN_HEADER, PURPOSE_HEADER, REASON_HEADER, TRACE_HEADER
@@ -96,7 +96,6 @@ from notary.tracecontext import is_well_formed, new_traceparent
 from notary.verify import Step, TrustRoots, passed, verify_evidence, verify_evidence_json
 
 if TYPE_CHECKING:
-    from chain.backend import ClientTls
     from sdk.disclosure import DisclosureReport
 
 __all__ = [
@@ -482,6 +481,14 @@ class MemberClient:
         self._http = httpx.Client(verify=self._context, timeout=timeout, limits=limits, follow_redirects=False)
         self._notary: httpx.Client | None = None
 
+    @property
+    def chain_tls(self) -> ClientTls:
+        """This client's certificate for a chain node serving its JSON-RPC to members only (``consortium up``'s
+        nodes), trusting the member CAs of ``ca_bundle``: ``verify(..., chain_tls=client.chain_tls)`` reads the
+        witness and log keys on chain with it."""
+        cert, key, password = self._identity
+        return ClientTls(cert, key, ca_file=self.ca_bundle, password=password)
+
     @classmethod
     def from_directory(
         cls,
@@ -781,10 +788,15 @@ class MemberClient:
 
 
 def _chain_witness_keys(description: ConsortiumDescription, url: str | None, tls: ClientTls | None) -> ChainWitnessKeys:
-    """The witness keys of the chain at ``url`` (default: consortium.json's)."""
+    """The witness keys of the chain at ``url`` (default: consortium.json's). An https node is trusted by the member
+    CAs of consortium.json, as the CLI trusts it; without ``tls`` no certificate is shown, so a node serving members
+    only refuses with its own reason (``no_certificate``)."""
     from chain.backend import RpcBackend
 
-    return ChainWitnessKeys(description, RpcBackend(url or description.chain_url, tls=tls))
+    url = url or description.chain_url
+    if tls is None and url.startswith("https://"):
+        tls = ClientTls(None, None, ca_pem=ca_bundle_pem(description))
+    return ChainWitnessKeys(description, RpcBackend(url, tls=tls))
 
 
 def parse_receipt(document: object) -> EvidenceReceipt:

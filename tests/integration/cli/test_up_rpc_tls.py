@@ -45,9 +45,11 @@ from click.testing import CliRunner, Result
 from cryptography import x509
 
 from chain.contracts.trust import KeyKind, KeyState
+from chain.errors import BackendError
 from chain.ids import OrgId
 from chain.tx import transact
 from cli.main import cli
+from network.admission import check_on_chain, load_request, open_registry
 from network.alarms.probe import NodeTarget, Prober, targets_of
 from network.alarms.server import api_token
 from network.certificates import ca_bundle_pem
@@ -186,6 +188,12 @@ def test_up_rpc_tls_serves_members_only_and_its_components_reach_the_chain(runni
         assert result.status == 200, (result.status, result.content[:300])
         assert result.event_id is not None
         bundle = client.evidence(result.event_id, wait_s=120, anchored=True)
+        # verified with the witness and log keys read on chain at its anchor, through the members-only node with
+        # the client's own certificate; without one the node's refusal is the error
+        report = client.verify(bundle, description, chain_tls=client.chain_tls)
+        assert report.ok and report.complete, report.to_text()
+        with pytest.raises(BackendError, match="no_certificate"):
+            client.verify(bundle, description)
     assert bundle.anchor is not None, bundle
     entry = json.loads(bundle.entry)
     assert entry["decision"] == "allow", entry
@@ -202,7 +210,23 @@ def test_up_rpc_tls_serves_members_only_and_its_components_reach_the_chain(runni
     assert all(org in listed.output for org in ("op", "alpha", "reg")), listed.output
     bare = run(running, "member", "list")
     assert bare.exit_code == 1, bare.output
-    assert "no_certificate" in bare.output and "--chain-cert" in bare.output, bare.output
+    assert "no_certificate" in bare.output and "consortium --as ORG" in bare.output, bare.output
+    assert "--chain-cert" in bare.output, bare.output
+    # `consortium --as ORG` (or $CONSORTIUM_AS) names the member a read is made as: its admin identity in DIR/orgs
+    for named, env in ((["--as", "reg"], {}), ([], {"CONSORTIUM_AS": "alpha"})):
+        read = CliRunner().invoke(
+            cli, ["--dir", str(directory), "--passphrase-file", str(running.passphrase_file), *named, "member", "list"],
+            env=env,
+        )  # fmt: skip
+        assert read.exit_code == 0 and "alpha" in read.output, (named, env, read.output, read.exception)
+    nobody = run(running, "--as", "nobody", "member", "list")
+    assert nobody.exit_code == 1 and "holds no admin identity of nobody" in nobody.output, nobody.output
+    # the summary's hints name the operator as the reader, and work as printed
+    hint = next(line for line in running.summary if line.strip().endswith(" grant list"))
+    hint_argv = hint.strip().removeprefix("try").split()
+    assert hint_argv[:3] == ["consortium", "--dir", str(directory)] and hint_argv[-4:-2] == ["--as", "op"], hint
+    hinted = CliRunner().invoke(cli, ["--passphrase-file", str(running.passphrase_file), *hint_argv[1:]])
+    assert hinted.exit_code == 0 and "quotes" in hinted.output, (hinted.output, hinted.exception)
     as_alpha = [
         "--chain-cert",
         str(admin / "signcerts" / "cert.pem"),
@@ -263,6 +287,36 @@ def test_up_rpc_tls_serves_members_only_and_its_components_reach_the_chain(runni
                    "--passphrase-file", str(running.passphrase_file))  # fmt: skip
     assert verified.exit_code == 0, (verified.output, verified.exception)
     assert "verified" in verified.output, verified.output
+
+
+def test_a_firm_joining_through_a_members_only_node_writes_its_request_unchecked(
+    running: Running, tmp_path: Path
+) -> None:
+    """``member join`` from a firm's new directory with only the public consortium.json, whose chain URL is a node
+    serving members only: the node refuses the firm (it has no certificate a member trusts), so the request is
+    written without the chain's check, and says so; the members' ``member propose admit`` checks it there. The firm's
+    own directory then holds one org, whose admin identity its reads present by themselves: the node, which knows no
+    CA of the firm's yet, refuses it in the handshake."""
+    firm = tmp_path / "firm"
+    copy = tmp_path / "consortium.json"
+    copy.write_text((running.directory / "consortium.json").read_text())
+    pass_file = tmp_path / "firm.pass"
+    pass_file.write_text("the-firms-own-passphrase")
+    base = ["--dir", str(firm), "--passphrase-file", str(pass_file)]
+    joined = CliRunner().invoke(cli, [*base, "member", "join", "newco", "--name", "New Co", "--consortium", str(copy)])
+    assert joined.exit_code == 0, (joined.output, joined.exception)
+    assert f"not checked against the chain: {running.node} answers members only" in joined.output, joined.output
+    # what `member propose admit` checks on chain, read by a member through the same node: the org and its account
+    # are not on chain yet (no proposal is made: this consortium admits at one vote, and the tests after need it as
+    # it is)
+    request = load_request(firm / "admission-request.json")
+    assert request.org == "newco", request
+    admin = running.directory / "orgs" / "op" / "users" / "Admin@op" / "msp"
+    tls = client_tls(load_description(running.directory), admin / "signcerts" / "cert.pem",
+                     admin / "keystore" / "key.pem", None, PASSPHRASE.encode())  # fmt: skip
+    check_on_chain(request, open_registry(load_description(running.directory), running.node, "consortium.json", tls))
+    read = CliRunner().invoke(cli, [*base, "member", "list"])
+    assert read.exit_code == 1 and "refused the TLS handshake" in str(read.exception), (read.output, read.exception)
 
 
 def test_verify_state_reaches_a_members_only_node_with_a_client_certificate(running: Running) -> None:

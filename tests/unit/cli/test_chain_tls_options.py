@@ -5,12 +5,14 @@ connects or listens."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from chain.ids import OrgId
+from cli._common import Context
 from cli.main import cli
 from explorer.__main__ import main as explorer_main
 from network.identity import OrgPaths
@@ -112,3 +114,32 @@ def test_verify_refuses_client_certificate_options_that_cannot_work(root: Path, 
     result = CliRunner().invoke(cli, args, env=env)
     assert result.exit_code == 2, result.output
     assert reason in result.output, result.output
+
+
+def test_a_read_of_an_https_chain_presents_the_admin_identity_of_the_member_named(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command without an ``--as`` of its own reads a node serving members only as the member of ``consortium
+    --as ORG`` (``Context.reader``), else as the one org whose admin identity the directory holds (a firm's own
+    directory); a directory of several, as the demo's, names none (the node's refusal then says what to pass), and a
+    member named whose identity the directory lacks is an error before anything connects."""
+    monkeypatch.setenv("CONSORTIUM_PASSPHRASE", PASS.decode())
+
+    def presented(directory: Path, reader: str | None = None) -> Path | None:
+        tls = Context(directory, "https://127.0.0.1:9", None, reader=reader).chain_tls()
+        assert tls is not None
+        return tls.cert
+
+    assert presented(root, "globex") == OrgPaths.of(root, OrgId("globex")).sign_cert
+    assert presented(root) is None  # acme and globex
+    with pytest.raises(SystemExit):
+        presented(root, "initech")
+    firm = tmp_path / "firm"  # one firm's directory: its consortium.json and its own identity only
+    shutil.copytree(root / "orgs" / "globex", firm / "orgs" / "globex")
+    shutil.copy(root / "consortium.json", firm / "consortium.json")
+    assert presented(firm) == OrgPaths.of(firm, OrgId("globex")).sign_cert
+
+
+def test_the_root_as_option_takes_an_org_id_only(root: Path) -> None:
+    result = run(["--dir", str(root), "--as", "Not An Org", "member", "list"])
+    assert result.exit_code == 2 and "org id" in result.output, result.output
