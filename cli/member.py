@@ -461,9 +461,27 @@ def keys_list(obj: Context, org: str | None, as_json: bool) -> None:
     help="Where the org's witness is served (its `witness serve` address as the notary reaches it): published as "
     "its witness endpoint, so the notary asks it with no restart. An org with the witness role only.",
 )
+@click.option(
+    "--sign-only",
+    "sign_only",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Read no chain: sign the publication's transactions with the org's account and write them to FILE, for a "
+    "member to send (`member keys relay FILE`): a firm just admitted to a consortium whose nodes serve members only, "
+    "which refuse its certificates until its CA is on chain. The keys are those its admission request asked roles "
+    "for.",
+)
+@click.option(
+    "--nonce",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="With --sign-only: the account's next nonce (0 for an account that never sent a transaction).",
+)
 @as_option
 @pass_ctx
-def keys_publish(obj: Context, witness_url: str | None, as_org: OrgId) -> None:
+def keys_publish(obj: Context, witness_url: str | None, sign_only: Path | None, nonce: int, as_org: OrgId) -> None:
     """Put the keys of the org's identity in DIR/orgs (CA certificate, account, gateway key; witness and log keys
     by its roles on chain; in an sm consortium its SM2 identity CA, as a second ca-cert) in the directory, each that
     is not there yet, and with --witness-url its witness's endpoint: a member's first step once admitted."""
@@ -473,6 +491,11 @@ def keys_publish(obj: Context, witness_url: str | None, as_org: OrgId) -> None:
     from network.trust import founder_keys, sm2_ca_record
 
     endpoint = None if witness_url is None else _endpoint(witness_url, "--witness-url")
+    if sign_only is not None:
+        _sign_publication(obj, as_org, endpoint, sign_only, nonce)
+        return
+    if nonce:
+        fail("--nonce goes with --sign-only")
     c = obj.consortium()
     info = c.registry.member(as_org)
     if info is None:
@@ -503,6 +526,58 @@ def keys_publish(obj: Context, witness_url: str | None, as_org: OrgId) -> None:
         elif not urls:
             click.echo(f"no witness endpoint of {as_org} on chain: a notary asks its witness only once one is "
                        "(--witness-url URL) or it is given `--witness ORG=URL`")  # fmt: skip
+
+
+def _sign_publication(obj: Context, org: OrgId, endpoint: bytes | None, path: Path, nonce: int) -> None:
+    from network.admission import joined_roles
+    from network.description import load_description
+    from network.keyrelay import KeyRelayError, sign_publication, write_publication
+
+    roles = joined_roles(obj.directory, org)
+    if roles is None:
+        fail(f"{obj.directory} holds no admission request of {org}: --sign-only is for a firm that joined from it")
+    if endpoint is not None and Role.WITNESS not in roles:
+        fail(f"{org} asked for no witness role: it has no witness endpoint to publish")
+    if path.exists():
+        fail(f"{path} exists: give a new file")
+    try:
+        publication = sign_publication(
+            obj.directory, load_description(obj.directory), org, roles, obj.passphrase(), endpoint=endpoint, nonce=nonce
+        )
+    except KeyRelayError as exc:
+        fail(str(exc))
+    write_publication(path, publication)
+    kinds = ", ".join(k.kind.name.lower().replace("_", "-") for k in publication.keys)
+    click.echo(f"signed {len(publication.keys)} key(s) of {org} ({kinds}), nonces {nonce} to "
+               f"{nonce + len(publication.keys) - 1}, in {path}")  # fmt: skip
+    click.echo(f"a member sends them through its node: consortium member keys relay {path.name} --as MEMBER; "
+               "then this directory's commands reach the nodes with its own certificates")  # fmt: skip
+
+
+@member_keys.command("relay")
+@click.argument("publication_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--as",
+    "as_org",
+    required=True,
+    callback=name_arg("org id"),
+    help="The member that sends them (its admin identity is shown to a node serving members only); it signs nothing.",
+)
+@pass_ctx
+def keys_relay(obj: Context, publication_file: Path, as_org: OrgId) -> None:
+    """Send a newly admitted firm's key publication (`member keys publish --sign-only`) through this consortium's
+    node, after checking it: this chain and TrustDirectory, add_key calls only, each signed by the account that
+    is the firm's on chain, the firm an active member. The transactions are the firm's, unchanged."""
+    from network.keyrelay import KeyRelayError, read_publication, relay
+
+    try:
+        publication = read_publication(publication_file)
+        relayed = relay(publication, obj.consortium())
+    except KeyRelayError as exc:
+        fail(str(exc))
+    for key in relayed:
+        click.echo(f"added #{key.index} {key.kind.name.lower().replace('_', '-')}")
+    click.echo(f"{len(relayed)} key(s) of {publication.org} sent, signed by {publication.account}")
 
 
 @member_keys.command("add")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, cast
 from eth_utils.abi import event_abi_to_log_topic
 
 from chain.backend import logs_of
-from chain.contracts._base import ContractClient
+from chain.contracts._base import ContractClient, _functions
 from chain.errors import MalformedError
 from chain.ids import OrgId, bytes32_to_name, name_to_bytes32
 from chain.tx import Signer
@@ -95,6 +95,28 @@ def _block(block: int | None) -> int:
     if not isinstance(block, int) or block < 0:
         raise MalformedError(f"a block number must be a non-negative integer, got {block!r}")
     return block
+
+
+def add_key_calldata(kind: KeyKind, value: bytes, valid_from: int | None = None) -> bytes:
+    """The calldata of ``TrustDirectory.add_key(kind, value, valid_from)``, made with no chain (a transaction signed
+    where no node is reachable: ``network.keyrelay``)."""
+    return _functions(TrustDirectoryClient.NAME)[("add_key", 3)].encode((int(kind), _value(value), _block(valid_from)))
+
+
+def parse_add_key_calldata(data: bytes) -> tuple[KeyKind, bytes, int]:
+    """(kind, value, valid_from) of ``add_key`` calldata; :class:`MalformedError` for any other call or bytes that
+    do not decode."""
+    from eth_abi.abi import decode
+    from eth_abi.exceptions import DecodingError
+
+    function = _functions(TrustDirectoryClient.NAME)[("add_key", 3)]
+    if data[:4] != function.selector:
+        raise MalformedError("not a call of TrustDirectory.add_key")
+    try:
+        kind, value, valid_from = decode(list(function.inputs), data[4:])
+        return KeyKind(kind), _value(bytes(value)), int(valid_from)
+    except (DecodingError, ValueError, OverflowError) as exc:
+        raise MalformedError(f"TrustDirectory.add_key calldata that does not decode: {exc}") from None
 
 
 class TrustDirectoryClient(ContractClient):

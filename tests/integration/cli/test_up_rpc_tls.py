@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import ssl
 import sys
 import time
@@ -834,3 +835,60 @@ def test_a_gateway_key_declared_compromised_counts_only_before_and_evidence_afte
     assert "evidence of 'compromise-1' does NOT verify" in said, said
     assert f"not valid at its anchor's block {late_block}" in said and "(declared compromised)" in said, said
     assert f"compromised as of block {late_block}, at or before block {late_block}" in said, said
+
+
+def test_an_admitted_firm_has_a_member_relay_its_signed_keys_then_reaches_the_nodes_itself(
+    running: Running, tmp_path: Path
+) -> None:
+    """Last of the module (it admits a member): a firm joins through the members-only node, signs its key
+    publication in its own directory with no chain (``member keys publish --sign-only``), and a member sends it
+    (``member keys relay``): refused while the firm is not a member, sent once it is admitted, then the node trusts
+    the firm's CA and the firm reads through it with its own admin identity; the same file again is refused."""
+    firm = tmp_path / "delta"
+    copy = tmp_path / "consortium.json"
+    copy.write_text((running.directory / "consortium.json").read_text())
+    pass_file = tmp_path / "delta.pass"
+    pass_file.write_text("delta's own passphrase")
+    base = ["--dir", str(firm), "--passphrase-file", str(pass_file)]
+
+    def at_firm(*args: str) -> Result:
+        return CliRunner().invoke(cli, [*base, *args])
+
+    joined = at_firm("member", "join", "delta", "--name", "Delta", "--consortium", str(copy), "--roles", "member")
+    assert joined.exit_code == 0 and "not checked against the chain" in joined.output, joined.output
+    keys = tmp_path / "delta-keys.json"
+    signed = at_firm("member", "keys", "publish", "--as", "delta", "--sign-only", str(keys))
+    assert signed.exit_code == 0, (signed.output, signed.exception)
+    assert "signed 3 key(s) of delta (ca-cert, account, gateway-key), nonces 0 to 2" in signed.output, signed.output
+
+    early = run(running, "member", "keys", "relay", str(keys), "--as", "op")
+    assert early.exit_code == 1 and "is no member's on chain, not delta's" in early.output, early.output
+    request = load_request(firm / "admission-request.json")
+    admitted = run(running, "member", "propose", "admit", "--request", str(firm / "admission-request.json"),
+                   "--ca-fingerprint", "0x" + request.ca_fingerprint.hex(), "--as", "op")  # fmt: skip
+    proposal = re.search(r"proposal #(\d+) created", admitted.output)
+    assert admitted.exit_code == 0 and proposal is not None, admitted.output
+    if "awaiting approvals" in admitted.output:  # the first test's `propose threshold 1` may have left it at one vote
+        approved = run(running, "member", "approve", proposal.group(1), "--request",
+                       str(firm / "admission-request.json"), "--as", "alpha")  # fmt: skip
+        assert approved.exit_code == 0 and "carried out" in approved.output, approved.output
+    assert json.loads(run(running, "--as", "op", "member", "show", "delta", "--json").output)["status"] == "active"
+    refused = at_firm("member", "keys", "publish", "--as", "delta")  # its CA is not on chain: no handshake
+    assert refused.exit_code == 1 and "refused the TLS handshake" in str(refused.exception), refused.output
+
+    relayed = run(running, "member", "keys", "relay", str(keys), "--as", "op")
+    assert relayed.exit_code == 0, (relayed.output, relayed.exception)
+    assert "added #0 ca-cert" in relayed.output and "3 key(s) of delta sent" in relayed.output, relayed.output
+    # the nodes read the block that holds its CA: the firm's own certificate passes, with no option (the one org of
+    # its directory)
+    listed = wait_until(
+        lambda: r if (r := at_firm("member", "list")).exit_code == 0 else None,
+        "the node to admit the firm's certificate",
+        FOLLOW_TIMEOUT,
+        every=0.2,
+    )
+    assert "delta" in listed.output, listed.output
+    published = at_firm("member", "keys", "publish", "--as", "delta")
+    assert published.exit_code == 0 and "every key of delta is already on chain" in published.output, published.output
+    again = run(running, "member", "keys", "relay", str(keys), "--as", "op")
+    assert again.exit_code == 1 and "every key of the publication is already on chain" in again.output, again.output
