@@ -61,7 +61,8 @@ def main() -> None:
         port = free_port_block(70)  # `consortium up --port P` serves on P to P + 60
         url = f"http://{HOST}:{port}"
         node = subprocess.Popen(
-            [consortium, "up", str(directory), "--port", str(port), "--traffic", "0"],
+            # plain HTTP on loopback, as the figures before `up` served members only over TLS by default
+            [consortium, "up", str(directory), "--port", str(port), "--traffic", "0", "--rpc-plain", "--notary-plain"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         wait_up(node)  # every service started: nothing else is starting while the commands are timed

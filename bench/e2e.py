@@ -70,6 +70,7 @@ class Consortium:
         self.port = port
         self.log = directory.parent / f"{directory.name}-up.log"
         command = [sys.executable, "-m", "cli.main", "up", str(directory), "--port", str(port), "--traffic", "0"]
+        command += ["--rpc-plain", "--notary-plain"]  # as the figures before `up` served members only over TLS
         self.process = subprocess.Popen(
             [*command, *extra],
             env=env,

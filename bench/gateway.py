@@ -193,7 +193,8 @@ def start_stack(
 
     started = time.monotonic()
     directory = work / suite / "consortium"
-    up = cli("up", str(directory), "--port", str(port), "--traffic", "0", env=env)
+    # plain HTTP on loopback for the chain and the notary, as the figures before `up` served them over TLS by default
+    up = cli("up", str(directory), "--port", str(port), "--traffic", "0", "--rpc-plain", "--notary-plain", env=env)
     processes.append(up)
     wait_up(up, timeout=600)
     client_dir = directory / "orgs" / CALLER / "users" / f"client@{CALLER}" / "msp"

@@ -179,10 +179,12 @@ def chain_backend(
     key: Path | None,
     ca: Path | None,
     passphrase_file: Path | None = None,
+    directory: Path | None = None,
 ) -> RpcBackend:
     """An ``RpcBackend`` of the chain at ``chain_url`` (default: consortium.json's), presenting ``cert`` and ``key``
-    (default: the root options ``--chain-cert`` and ``--chain-key``) to an https node; its chain id checked against
-    consortium.json's. Exit status 2, saying why, when it cannot be used."""
+    (default: the root options ``--chain-cert`` and ``--chain-key``, else the admin identity in ``directory``, the
+    one beside consortium.json, of the member of ``consortium --as``, or of the one org it holds) to an https node;
+    its chain id checked against consortium.json's. Exit status 2, saying why, when it cannot be used."""
     from chain.backend import RpcBackend
     from chain.errors import BackendError
     from network.errors import NetworkError
@@ -201,6 +203,8 @@ def chain_backend(
         _chain_unusable("consortium.json names no chain URL: give --chain-url")
     tls = None
     if url.startswith("https://"):
+        if cert is None and directory is not None:
+            cert, key = _admin_of_as_org(directory, None if root is None else root.reader)
         try:
             password = None if key is None else load_passphrase(file=passphrase_file)
         except NetworkError as exc:

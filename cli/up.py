@@ -152,18 +152,22 @@ if TYPE_CHECKING:
     "The fifth stop in a row leaves it stopped.",
 )
 @click.option(
-    "--rpc-tls",
-    is_flag=True,
+    "--rpc-tls/--rpc-plain",
+    default=True,
+    show_default=True,
     help="The chain nodes serve JSON-RPC over HTTPS to members only (each with its node certificate; "
     'docs/confidentiality.md, "The chain"); every component up starts presents a client certificate of its org, '
-    "orgs/ORG/users/chain@ORG, and consortium.json's chain URL becomes https.",
+    "orgs/ORG/users/chain@ORG, and consortium.json's chain URL becomes https. --rpc-plain: plain HTTP on loopback, "
+    "to any process of the machine.",
 )
 @click.option(
-    "--notary-tls",
-    is_flag=True,
+    "--notary-tls/--notary-plain",
+    default=True,
+    show_default=True,
     help="The notary serves HTTPS with its certificate (orgs/ORG/notary/tls, which `consortium init` issues) and "
     "completes a handshake only with a member's client certificate: every gateway, the explorer and the alarms "
-    "present their org's log@ORG identity (docs/confidentiality.md); consortium.json's notary URL becomes https.",
+    "present their org's log@ORG identity (docs/confidentiality.md); consortium.json's notary URL becomes https. "
+    "--notary-plain: plain HTTP on loopback, its reads still authenticated.",
 )
 @click.option(
     "--alarms-host",

@@ -383,7 +383,7 @@ def evidence_roots(
         if chain_url is not None or chain_cert is not None or chain_ca is not None:
             raise click.UsageError("--offline reads no chain: drop --chain-url, --chain-cert and --chain-ca")
         return with_witnesses(roots, description, offline_witnesses(description))
-    backend = chain_backend(description, chain_url, chain_cert, chain_key, chain_ca)
+    backend = chain_backend(description, chain_url, chain_cert, chain_key, chain_ca, directory=consortium.parent)
     roots, _ = witness_keys_for(chain_keys(description, backend), roots, claimed_checkpoint_size(bundle))
     return roots
 
@@ -504,7 +504,9 @@ def verify_log_cmd(
             return roots
 
     else:
-        backend = chain_backend(description, chain_url, chain_cert, chain_key, chain_ca, passphrase_file)
+        backend = chain_backend(
+            description, chain_url, chain_cert, chain_key, chain_ca, passphrase_file, directory=consortium.parent
+        )
         keys = chain_keys(description, backend)
         roots = all_log_keys(keys, roots)  # the state file's and the served note's key may be any of them
 

@@ -167,7 +167,7 @@ def verify_state_cmd(
     keep = _keep_file(consortium)
     kept = None if start is not None else _load_kept(keep, as_json)
     url = chain_url or description.chain_url
-    rpc = chain_backend(description, chain_url, chain_cert, chain_key, chain_ca)  # exit 2 if it cannot be read
+    rpc = chain_backend(description, chain_url, chain_cert, chain_key, chain_ca, directory=consortium.parent)  # exit 2
     try:
         header, began = _headers(rpc, founders, start, block, keep, kept, as_json)
         state = _state(rpc, header, description.contracts)

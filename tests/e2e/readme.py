@@ -13,6 +13,7 @@ kind is not run here: ``tests/unit/cli/test_readme_commands.py`` requires it to 
 from __future__ import annotations
 
 import re
+import ssl
 import subprocess
 import sys
 from collections.abc import Callable
@@ -82,8 +83,8 @@ def matches(expected: tuple[str, ...], printed: str) -> bool:
     return re.match(pattern, printed.replace("\r\n", "\n") + "\n") is not None
 
 
-def _answers(url: str, headers: dict[str, str]) -> Callable[[], bool]:
-    return lambda: httpx.get(url, headers=headers, timeout=5).status_code == 200
+def _answers(url: str, context: ssl.SSLContext) -> Callable[[], bool]:
+    return lambda: httpx.get(url, verify=context, timeout=5).status_code == 200
 
 
 def run_examples(data: Path, port: int, env: dict[str, str], workdir: Path) -> int:
@@ -92,7 +93,7 @@ def run_examples(data: Path, port: int, env: dict[str, str], workdir: Path) -> i
     (workdir / "demo-data").symlink_to(data)
     (workdir / ".venv").symlink_to(REPO / ".venv")
     (workdir / "README.md").symlink_to(README)
-    shell_env = {**env, "CONSORTIUM_CHAIN_URL": f"http://127.0.0.1:{port}", "PYTHONPATH": str(REPO)}
+    shell_env = {**env, "CONSORTIUM_CHAIN_URL": f"https://127.0.0.1:{port}", "PYTHONPATH": str(REPO)}
     ran = 0
     previous = ""
     for first_line, block in blocks("console"):
@@ -105,13 +106,14 @@ def run_examples(data: Path, port: int, env: dict[str, str], workdir: Path) -> i
             if event is not None:
                 text = _EXAMPLE_ID.sub(event.group(1), text)
             if "/v1/evidence/" in text:  # "once a cosigned checkpoint covers it": wait for that, as a reader would
-                found = re.search(r"http://\S+/v1/evidence/\S+", text)
+                found = re.search(r"https://\S+/v1/evidence/\S+", text)
                 assert found is not None, text
-                # the notary serves an event to its parties: the example sends a party's login token
-                token = re.search(r"\$\(cat (\S+\.token)\)", text)
-                assert token is not None, text
-                bearer = {"Authorization": f"Bearer {(workdir / token.group(1)).read_text().strip()}"}
-                wait_until(_answers(found.group(0), bearer), "the evidence", 90)
+                # the notary serves an event to its parties, over mutual TLS: the example shows a party's certificate
+                cert, key = re.search(r"--cert (\S+)", text), re.search(r"--key (\S+)", text)
+                assert cert is not None and key is not None, text
+                context = ssl.create_default_context(cafile=workdir / "demo-data" / "ca-bundle.pem")
+                context.load_cert_chain(workdir / cert.group(1), workdir / key.group(1), env["CONSORTIUM_PASSPHRASE"])
+                wait_until(_answers(found.group(0), context), "the evidence", 90)
             r = subprocess.run(
                 ["bash", "-c", text], cwd=workdir, env=shell_env, capture_output=True, text=True, timeout=180
             )

@@ -10,6 +10,7 @@ import json
 import os
 import shlex
 import shutil
+import ssl
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
+from chain.ids import OrgId
+from network.certificates import ca_bundle_pem
+from network.description import load_description
 from tests.e2e.readme import run_examples
 from tests.support.up_process import CHAIN_ID, START_TIMEOUT, UpProcess, free_port, free_port_block, rpc_chain_id
 from tests.support.wait import wait_until
@@ -128,34 +132,40 @@ def test_make_run_starts_the_demo_consortium(recipe: Recipe, first_init: subproc
     assert (data / "consortium.json").stat().st_mtime_ns == described
 
     port = free_port_block()
-    url = f"http://127.0.0.1:{port}"
+    url = f"https://127.0.0.1:{port}"
     up = recipe.up(port)
     try:
-        summary = up.wait_for_summary()
+        summary = up.wait_for_summary(plain_rpc=False)
         text = "\n".join(summary)
         assert summary[0] == "Consortium Ledger: beijing-capital-market-pilot", text
         assert f"JSON-RPC {url}  (chain id {CHAIN_ID}," in text, text
         assert f"  members    7: {FOUNDERS}" in summary, text
         assert "3 service centers, 20 units, 83 APIs" in text, text
-        notary = f"http://127.0.0.1:{port + 1}"
+        # The chain's JSON-RPC is for members only: no certificate gets the node's 401, a member's reads.
+        outsider = ssl.create_default_context(cadata=ca_bundle_pem(load_description(data)))
+        refused = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, verify=outsider)
+        assert refused.status_code == 401 and "no_certificate" in refused.text, refused.text
+        assert rpc_chain_id(url, member_chain_context(data, recipe.env)) == CHAIN_ID
+        notary = f"https://127.0.0.1:{port + 1}"
         assert f"  notary     {notary}  (log beijing-capital-market-pilot/audit-log;" in text, text
         assert "  witnesses  7: bjic-cloud http://127.0.0.1:" in text, text
         # The notary asks all seven witnesses and the policy (4 of 7 with the regulator) publishes a checkpoint.
-        # Its figures go to the consortium's monitoring (the monitor token `up` wrote), not to outsiders.
-        assert httpx.get(notary + "/healthz", timeout=5).json() == {"ok": True}
+        # It serves members only over mutual TLS: no handshake without a member's certificate. Its figures go to the
+        # consortium's monitoring (the monitor token `up` wrote).
+        with pytest.raises(httpx.TransportError):
+            httpx.get(notary + "/healthz", verify=outsider, timeout=5)
+        as_member = member_notary_context(data, recipe.env)
+        assert httpx.get(notary + "/healthz", verify=as_member, timeout=5).json()["ok"] is True  # with its figures
         monitor = {"Authorization": "Bearer " + (data / "notary" / "monitor.token").read_text().strip()}
 
         def witnessed() -> dict[str, Any] | None:
-            health: dict[str, Any] = httpx.get(notary + "/healthz", headers=monitor, timeout=5).json()
+            health: dict[str, Any] = httpx.get(notary + "/healthz", headers=monitor, verify=as_member, timeout=5).json()
             statuses = {w["status"] for w in health["witnesses"].values()}
             return health if len(health["witnesses"]) == 7 and statuses == {200} and health["published_ms"] else None
 
         wait_until(witnessed, "7 witnesses answering 200 and a checkpoint published", 30, every=0.2)
-        # The log is for members only: an outsider is refused, a member's person (login token) reads it.
-        assert httpx.get(notary + "/checkpoint", timeout=5).status_code == 401
-        token = (data / "explorer" / "logins" / "compliance@jinghua-sec.token").read_text().strip()
-        member = {"Authorization": f"Bearer {token}"}
-        checkpoint = httpx.get(notary + "/checkpoint", headers=member, timeout=5)
+        # A member's certificate reads the log (its own events; the checkpoints and tiles every member reads).
+        checkpoint = httpx.get(notary + "/checkpoint", verify=as_member, timeout=5)
         assert checkpoint.text.startswith("beijing-capital-market-pilot/audit-log\n"), checkpoint.text
 
         check_gateways(data, summary, notary, recipe.env, port)
@@ -187,9 +197,26 @@ def test_make_run_starts_the_demo_consortium(recipe: Recipe, first_init: subproc
     assert code == 0, f"`consortium up` exited {code} on SIGTERM:\n{up.output()}"
     assert up.stdout[-1] == "stopping", up.output()
     assert (data / "nodes" / "bjic-cloud" / "chaindata" / "STORE").is_file()
-    assert rpc_chain_id(url) is None, "the chain still answers after `up` stopped"
+    assert rpc_chain_id(url, member_chain_context(data, recipe.env)) is None, "the chain still answers after `up`"
     with pytest.raises(httpx.HTTPError):
-        httpx.get(f"http://127.0.0.1:{port + 1}/healthz", timeout=2)
+        httpx.get(f"https://127.0.0.1:{port + 1}/healthz", verify=as_member, timeout=2)
+
+
+def member_chain_context(data: Path, env: dict[str, str]) -> ssl.SSLContext:
+    """A member's client context for the nodes: jinghua-sec's admin identity, trusting the member CAs."""
+    from network.identity import OrgPaths
+    from network.nodeaccess import client_tls
+
+    paths = OrgPaths.of(data, OrgId("jinghua-sec"))
+    passphrase = env["CONSORTIUM_PASSPHRASE"].encode()
+    return client_tls(load_description(data), paths.sign_cert, paths.identity_key, None, passphrase).context()
+
+
+def member_notary_context(data: Path, env: dict[str, str]) -> ssl.SSLContext:
+    """A member's client context for the notary: jinghua-sec's log@ identity (`up` issued it for its gateway)."""
+    from network.logsetup import notary_client_tls
+
+    return notary_client_tls(data, load_description(data), "jinghua-sec", env["CONSORTIUM_PASSPHRASE"].encode())
 
 
 def check_explorer(data: Path, summary: list[str], port: int) -> None:
@@ -301,7 +328,7 @@ def check_privacy(data: Path, summary: list[str], notary: str, env: dict[str, st
         for event_id in job["events"].values():
             client.receipt(event_id, wait_s=30)
         bundle = client.evidence(job["events"]["request"], wait_s=90, anchored=True)
-        report = client.verify(bundle, description)
+        report = client.verify(bundle, description, chain_tls=client.chain_tls)
         assert report.ok and report.complete, report.to_text()
         entry = json.loads(bundle.entry)
         assert (entry["decision"], entry["api"], entry["asset_id"]) == ("allow", apis["request"], "customer-ids")
@@ -336,6 +363,8 @@ def check_nginx_auth_request(data: Path, env: dict[str, str], port: int, notary:
             sys.executable,
             "-m",
             "cli.main",
+            "--as",
+            "bjic-cloud",  # its reads of the members-only nodes: the provider's admin identity
             "gateway",
             "serve",
             str(data),
@@ -352,7 +381,7 @@ def check_nginx_auth_request(data: Path, env: dict[str, str], port: int, notary:
             "--notary-url",
             notary,
             "--chain-url",
-            f"http://127.0.0.1:{port}",
+            f"https://127.0.0.1:{port}",
         ],
         cwd=REPO,
         env=env,
@@ -401,7 +430,8 @@ def test_sigterm_while_up_starts_leaves_no_chain_running(
     r = recipe.init()
     assert r.returncode == 0, f"{r.stdout}\n{r.stderr}"
     port = free_port_block()
-    url = f"http://127.0.0.1:{port}"
+    url = f"https://127.0.0.1:{port}"
+    member = member_chain_context(recipe.data, recipe.env)
     up = recipe.up(port)
     try:
         # the node answers before `up` has read the catalogue and printed its summary: stop it in that window,
@@ -409,14 +439,14 @@ def test_sigterm_while_up_starts_leaves_no_chain_running(
 
         def node_answers() -> bool:
             assert up.process.poll() is None, up.output()
-            return rpc_chain_id(url) == CHAIN_ID
+            return rpc_chain_id(url, member) == CHAIN_ID
 
         wait_until(node_answers, "the chain node to answer", START_TIMEOUT, every=0.005)
         code = up.stop()
         if any(line.lstrip().startswith("stop ") for line in up.stdout):
             pytest.skip("the SIGTERM came only after `up` had printed its summary: the start-up window was missed")
         wait_until(  # the deadline bounds a hang: an orphaned chain answers for ever
-            lambda: rpc_chain_id(url) is None,
+            lambda: rpc_chain_id(url, member) is None,
             f"the chain at {url} to stop (`consortium up` exited {code} on SIGTERM)",
             30.0,
             every=0.05,

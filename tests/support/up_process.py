@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -27,6 +28,11 @@ CHAIN_ID = 20261
 START_TIMEOUT = 300.0  # `up` starts about twenty processes (30 to 60 s with two test workers on two cores; 120 s and
 # more on a machine loaded several times over): a deadline for the failure case only, never waited out otherwise
 STOP_TIMEOUT = 30.0
+#: ``up``'s options for a consortium whose chain and notary serve plain HTTP on loopback, as before its default was
+#: members only over mutual TLS: for the tests of what does not depend on the transport, whose helpers read the chain
+#: and the notary as any process of the machine may then. ``up``'s default runs in tests/e2e/test_make_run.py and
+#: tests/integration/cli/test_up_rpc_tls.py
+PLAIN = ("--rpc-plain", "--notary-plain")
 
 
 UP_PORT_SPAN = 70  # `consortium up --port P` serves on P to P + 60 (chain, notary, witnesses, gateways, explorer...)
@@ -87,12 +93,13 @@ def _bindable(port: int) -> bool:
         return True
 
 
-def rpc_chain_id(url: str) -> int | None:
-    """``eth_chainId`` of the node at ``url``, or None if nothing answers there."""
+def rpc_chain_id(url: str, context: ssl.SSLContext | None = None) -> int | None:
+    """``eth_chainId`` of the node at ``url``, or None if nothing answers there; ``context``: a member's client
+    context for an https node serving members only."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
     request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=2) as response:
+        with urllib.request.urlopen(request, timeout=2, context=context) as response:
             return int(json.loads(response.read())["result"], 16)
     except OSError:
         return None

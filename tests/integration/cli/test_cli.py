@@ -36,7 +36,7 @@ import pytest
 from notary.event import EventJSON
 from tests.support.cli import CLI, PASSPHRASE, assert_ok, cli_env, run_cli, shown
 from tests.support.end_to_end import test_a_call_is_logged_cosigned_anchored_shown_and_verified_offline  # noqa: F401
-from tests.support.up_process import CHAIN_ID, UpProcess, free_port, free_port_block, rpc_chain_id
+from tests.support.up_process import CHAIN_ID, PLAIN, UpProcess, free_port, free_port_block, rpc_chain_id
 from tests.support.wait import wait_until
 
 STORE = Path("nodes") / "bjic-cloud" / "chaindata"  # the operator's node; each validator's is beside it
@@ -141,7 +141,7 @@ class Node:
             port = free_port_block()
             while port == avoid_port:
                 port = free_port_block()
-        argv = [*CLI, "up", str(self.directory), "--port", str(port), "--authenticate-reads", *options]
+        argv = [*CLI, "up", str(self.directory), "--port", str(port), "--authenticate-reads", *PLAIN, *options]
         self.up = UpProcess(argv, self.env, port)
         try:
             self.summary = self.up.wait_for_summary()

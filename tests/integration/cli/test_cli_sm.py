@@ -43,7 +43,7 @@ from suite.x509 import Certificate, Name, issue, issue_ca
 from tests.support.cli import CLI, PASSPHRASE, assert_ok, cli_env, run_cli, shown
 from tests.support.end_to_end import test_a_call_is_logged_cosigned_anchored_shown_and_verified_offline  # noqa: F401
 from tests.support.sm3_reference import sm3
-from tests.support.up_process import UpProcess, free_port, free_port_block
+from tests.support.up_process import PLAIN, UpProcess, free_port, free_port_block
 from tests.support.wait import wait_until
 
 # The module's setup is twenty-odd Python processes on two cores: `init --demo --crypto sm` (four validator nodes,
@@ -95,7 +95,7 @@ def sm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmConsortium]:
     out = assert_ok(r)
     assert "(7 members, chain id 20261), log suite sm" in out, shown(r)
     port = free_port_block()
-    argv = [*CLI, "up", str(directory), "--port", str(port), "--authenticate-reads", "--traffic", "0"]
+    argv = [*CLI, "up", str(directory), "--port", str(port), "--authenticate-reads", "--traffic", "0", *PLAIN]
     up = UpProcess(argv, sm_env(), port)
     try:
         summary = up.wait_for_summary(timeout=START_TIMEOUT)

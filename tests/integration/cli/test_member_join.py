@@ -58,6 +58,7 @@ from tests.support.servers import LocalHTTPServer, QuietHandler
 from tests.support.small_consortium import three_member_config
 from tests.support.up_process import (
     CHAIN_ID,
+    PLAIN,
     UpProcess,
     consortium_process,
     free_port,
@@ -142,6 +143,7 @@ def founders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Founders]:
     port = free_port_block()
     env = {**os.environ, "CONSORTIUM_PASSPHRASE": PASSPHRASE, "PYTHONUNBUFFERED": "1"}
     argv = [sys.executable, *CLI, "up", str(directory), "--port", str(port), "--traffic", "2", "--block-time", "0.2"]
+    argv += PLAIN  # its firm publishes its keys itself: through nodes serving members only, test_up_rpc_tls.py
     up = UpProcess(argv, env, port)
     try:
         up.wait_for_summary(timeout=START_TIMEOUT)

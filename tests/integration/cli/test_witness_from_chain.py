@@ -61,6 +61,7 @@ from tests.support.notary_world import new_key
 from tests.support.small_consortium import three_member_config
 from tests.support.up_process import (
     CHAIN_ID,
+    PLAIN,
     UpProcess,
     consortium_process,
     free_port,
@@ -146,7 +147,7 @@ def founders(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, P
     port = free_port_block()
     env = {**os.environ, "CONSORTIUM_PASSPHRASE": PASSPHRASE, "PYTHONUNBUFFERED": "1"}
     argv = [sys.executable, "-m", "cli.main", "up", str(directory), "--port", str(port), "--traffic", "0",
-            "--block-time", "0.2"]  # fmt: skip
+            "--block-time", "0.2", *PLAIN]  # fmt: skip
     up = UpProcess(argv, env, port)
     try:
         up.wait_for_summary(timeout=START_TIMEOUT)

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.up_process import UpProcess, free_port_block
+from tests.support.up_process import PLAIN, UpProcess, free_port_block
 from tests.support.wait import wait_until as poll
 
 PASSPHRASE = "demo-passphrase-not-for-production"
@@ -56,7 +56,8 @@ def start_live(base: Path, traffic: float = 20.0) -> Iterator[Live]:
         [*CLI, "init", str(directory), "--demo"], env=cli_env(), check=True, capture_output=True, timeout=240
     )
     port = free_port_block()
-    up = UpProcess([*CLI, "up", str(directory), "--port", str(port), "--traffic", str(traffic)], cli_env(), port)
+    argv = [*CLI, "up", str(directory), "--port", str(port), "--traffic", str(traffic), *PLAIN]
+    up = UpProcess(argv, cli_env(), port)
     try:
         summary = up.wait_for_summary(timeout=240)
         url = f"http://127.0.0.1:{port + 60}"
