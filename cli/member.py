@@ -153,8 +153,8 @@ def member_join(
     click.echo(f"admission request written to {path}, signed by Admin@{org}")
     if registry is None:
         click.echo(
-            f"  not checked against the chain: {url} answers members only; the members check it there when they "
-            "propose it (its org and account not on chain yet)"
+            f"  not checked against the chain: {url} answers members only; `member propose admit` checks there that "
+            f"{org} and its account are new"
         )
     click.echo("next:")
     click.echo(

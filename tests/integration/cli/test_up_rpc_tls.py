@@ -843,7 +843,8 @@ def test_an_admitted_firm_has_a_member_relay_its_signed_keys_then_reaches_the_no
     """Last of the module (it admits a member): a firm joins through the members-only node, signs its key
     publication in its own directory with no chain (``member keys publish --sign-only``), and a member sends it
     (``member keys relay``): refused while the firm is not a member, sent once it is admitted, then the node trusts
-    the firm's CA and the firm reads through it with its own admin identity; the same file again is refused."""
+    the firm's CA and the firm reads through it with its own admin identity, and the notary completes a handshake
+    with its log@ identity, which it refused before; the same file again is refused."""
     firm = tmp_path / "delta"
     copy = tmp_path / "consortium.json"
     copy.write_text((running.directory / "consortium.json").read_text())
@@ -876,6 +877,13 @@ def test_an_admitted_firm_has_a_member_relay_its_signed_keys_then_reaches_the_no
     refused = at_firm("member", "keys", "publish", "--as", "delta")  # its CA is not on chain: no handshake
     assert refused.exit_code == 1 and "refused the TLS handshake" in str(refused.exception), refused.output
 
+    # the notary requires a member's certificate in the handshake: the firm's log@ identity (issued by its CA, as its
+    # gateway would present it) is refused while its CA is not on chain
+    notary = f"https://127.0.0.1:{running.up.port + 1}"
+    as_delta = notary_client_tls(firm, load_description(firm), "delta", pass_file.read_text().encode())
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{notary}/checkpoint", verify=as_delta, timeout=10)
+
     relayed = run(running, "member", "keys", "relay", str(keys), "--as", "op")
     assert relayed.exit_code == 0, (relayed.output, relayed.exception)
     assert "added #0 ca-cert" in relayed.output and "3 key(s) of delta sent" in relayed.output, relayed.output
@@ -888,6 +896,15 @@ def test_an_admitted_firm_has_a_member_relay_its_signed_keys_then_reaches_the_no
         every=0.2,
     )
     assert "delta" in listed.output, listed.output
+    # and the notary, following the chain's CAs, completes its handshake and answers it as a member
+    checkpoint = wait_until(
+        lambda: r if (r := httpx.get(f"{notary}/checkpoint", verify=as_delta, timeout=10)).status_code == 200 else None,
+        "the notary to admit the firm's log@ certificate",
+        FOLLOW_TIMEOUT,
+        every=0.2,
+        ignoring=(httpx.TransportError,),
+    )
+    assert checkpoint.text.startswith("rpc-tls-test/"), checkpoint.text
     published = at_firm("member", "keys", "publish", "--as", "delta")
     assert published.exit_code == 0 and "every key of delta is already on chain" in published.output, published.output
     again = run(running, "member", "keys", "relay", str(keys), "--as", "op")
