@@ -35,7 +35,7 @@ import re
 import ssl
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -290,6 +290,23 @@ def test_up_rpc_tls_serves_members_only_and_its_components_reach_the_chain(runni
     assert "verified" in verified.output, verified.output
 
 
+FIRM_PASSPHRASE = "the firm's own passphrase"
+
+
+def joining_firm(running: Running, tmp_path: Path, org: str) -> tuple[Path, Callable[..., Result]]:
+    """A firm's new directory (``tmp_path/org``, not made yet) with the public consortium.json beside it
+    (``tmp_path/consortium.json``) and its own passphrase file, and the CLI run from it."""
+    (tmp_path / "consortium.json").write_text((running.directory / "consortium.json").read_text())
+    pass_file = tmp_path / f"{org}.pass"
+    pass_file.write_text(FIRM_PASSPHRASE)
+    base = ["--dir", str(tmp_path / org), "--passphrase-file", str(pass_file)]
+
+    def at_firm(*args: str) -> Result:
+        return CliRunner().invoke(cli, [*base, *args])
+
+    return tmp_path / org, at_firm
+
+
 def test_a_firm_joining_through_a_members_only_node_writes_its_request_unchecked(
     running: Running, tmp_path: Path
 ) -> None:
@@ -298,13 +315,8 @@ def test_a_firm_joining_through_a_members_only_node_writes_its_request_unchecked
     written without the chain's check, and says so; the members' ``member propose admit`` checks it there. The firm's
     own directory then holds one org, whose admin identity its reads present by themselves: the node, which knows no
     CA of the firm's yet, refuses it in the handshake."""
-    firm = tmp_path / "firm"
-    copy = tmp_path / "consortium.json"
-    copy.write_text((running.directory / "consortium.json").read_text())
-    pass_file = tmp_path / "firm.pass"
-    pass_file.write_text("the-firms-own-passphrase")
-    base = ["--dir", str(firm), "--passphrase-file", str(pass_file)]
-    joined = CliRunner().invoke(cli, [*base, "member", "join", "newco", "--name", "New Co", "--consortium", str(copy)])
+    firm, at_firm = joining_firm(running, tmp_path, "newco")
+    joined = at_firm("member", "join", "newco", "--name", "New Co", "--consortium", str(tmp_path / "consortium.json"))
     assert joined.exit_code == 0, (joined.output, joined.exception)
     assert f"not checked against the chain: {running.node} answers members only" in joined.output, joined.output
     # what `member propose admit` checks on chain, read by a member through the same node: the org and its account
@@ -316,7 +328,7 @@ def test_a_firm_joining_through_a_members_only_node_writes_its_request_unchecked
     tls = client_tls(load_description(running.directory), admin / "signcerts" / "cert.pem",
                      admin / "keystore" / "key.pem", None, PASSPHRASE.encode())  # fmt: skip
     check_on_chain(request, open_registry(load_description(running.directory), running.node, "consortium.json", tls))
-    read = CliRunner().invoke(cli, [*base, "member", "list"])
+    read = at_firm("member", "list")
     assert read.exit_code == 1 and "refused the TLS handshake" in str(read.exception), (read.output, read.exception)
 
 
@@ -845,16 +857,8 @@ def test_an_admitted_firm_has_a_member_relay_its_signed_keys_then_reaches_the_no
     (``member keys relay``): refused while the firm is not a member, sent once it is admitted, then the node trusts
     the firm's CA and the firm reads through it with its own admin identity, and the notary completes a handshake
     with its log@ identity, which it refused before; the same file again is refused."""
-    firm = tmp_path / "delta"
+    firm, at_firm = joining_firm(running, tmp_path, "delta")
     copy = tmp_path / "consortium.json"
-    copy.write_text((running.directory / "consortium.json").read_text())
-    pass_file = tmp_path / "delta.pass"
-    pass_file.write_text("delta's own passphrase")
-    base = ["--dir", str(firm), "--passphrase-file", str(pass_file)]
-
-    def at_firm(*args: str) -> Result:
-        return CliRunner().invoke(cli, [*base, *args])
-
     joined = at_firm("member", "join", "delta", "--name", "Delta", "--consortium", str(copy), "--roles", "member")
     assert joined.exit_code == 0 and "not checked against the chain" in joined.output, joined.output
     keys = tmp_path / "delta-keys.json"
@@ -880,7 +884,7 @@ def test_an_admitted_firm_has_a_member_relay_its_signed_keys_then_reaches_the_no
     # the notary requires a member's certificate in the handshake: the firm's log@ identity (issued by its CA, as its
     # gateway would present it) is refused while its CA is not on chain
     notary = f"https://127.0.0.1:{running.up.port + 1}"
-    as_delta = notary_client_tls(firm, load_description(firm), "delta", pass_file.read_text().encode())
+    as_delta = notary_client_tls(firm, load_description(firm), "delta", FIRM_PASSPHRASE.encode())
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{notary}/checkpoint", verify=as_delta, timeout=10)
 
