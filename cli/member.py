@@ -444,7 +444,7 @@ def keys_list(obj: Context, org: str | None, as_json: bool) -> None:
         records,
         lambda: (
             [
-                f"{r.org:<18} #{r.index:<3} {r.kind.name.lower().replace('_', '-'):<15} {r.state.name.lower():<11} "
+                f"{r.org:<18} #{r.index:<3} {r.kind.label:<15} {r.state.name.lower():<11} "
                 f"blocks {r.valid_from}-{'' if r.valid_until is None else r.valid_until - 1:<8} {_summary(r)}"
                 for r in records
             ]
@@ -488,7 +488,7 @@ def keys_publish(obj: Context, witness_url: str | None, sign_only: Path | None, 
     from chain.contracts.trust import KeyKind
     from chain.ids import Role
     from network.identity import load_org_public
-    from network.trust import founder_keys, sm2_ca_record
+    from network.trust import member_keys
 
     endpoint = None if witness_url is None else _endpoint(witness_url, "--witness-url")
     if sign_only is not None:
@@ -503,17 +503,11 @@ def keys_publish(obj: Context, witness_url: str | None, sign_only: Path | None, 
     if endpoint is not None and Role.WITNESS not in info.roles:
         fail(f"{as_org} does not hold the witness role on chain: it has no witness endpoint to publish")
     trust, signer = c.trust, obj.signer(as_org)
-    public = load_org_public(obj.directory, as_org)
-    keys = list(founder_keys(public, info.roles))
-    if (sm2 := sm2_ca_record(public)) is not None:  # the SM2 identity CA its people's certificates chain to
-        keys.append(sm2)
-    if endpoint is not None:
-        keys.append((KeyKind.WITNESS_ENDPOINT, endpoint))
     added = 0
-    for kind, value in keys:
+    for kind, value in member_keys(load_org_public(obj.directory, as_org), info.roles, endpoint):
         if trust.find(as_org, kind, value) is None:
             index = trust.add_key(signer, kind, value)
-            click.echo(f"added #{index} {kind.name.lower().replace('_', '-')}")
+            click.echo(f"added #{index} {kind.label}")
             added += 1
     click.echo(f"{added} key(s) published for {as_org}" if added else f"every key of {as_org} is already on chain")
     if Role.WITNESS in info.roles:
@@ -547,7 +541,7 @@ def _sign_publication(obj: Context, org: OrgId, endpoint: bytes | None, path: Pa
     except KeyRelayError as exc:
         fail(str(exc))
     write_publication(path, publication)
-    kinds = ", ".join(k.kind.name.lower().replace("_", "-") for k in publication.keys)
+    kinds = ", ".join(k.kind.label for k in publication.keys)
     click.echo(f"signed {len(publication.keys)} key(s) of {org} ({kinds}), nonces {nonce} to "
                f"{nonce + len(publication.keys) - 1}, in {path}")  # fmt: skip
     click.echo(f"a member sends them through its node: consortium member keys relay {path.name} --as MEMBER; "
@@ -576,7 +570,7 @@ def keys_relay(obj: Context, publication_file: Path, as_org: OrgId) -> None:
     except KeyRelayError as exc:
         fail(str(exc))
     for key in relayed:
-        click.echo(f"added #{key.index} {key.kind.name.lower().replace('_', '-')}")
+        click.echo(f"added #{key.index} {key.kind.label}")
     click.echo(f"{len(relayed)} key(s) of {publication.org} sent, signed by {publication.account}")
 
 

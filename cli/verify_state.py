@@ -424,7 +424,7 @@ def _report(
             ended = "" if r.valid_until is None else f" until block {r.valid_until} ({r.state.name.lower()})"
             verdict = "counts" if keys.counts(r) else "does NOT count"
             click.echo(
-                f"    #{r.index} {r.kind.name.lower().replace('_', '-')} {_short(r.value)}: valid from block "
+                f"    #{r.index} {r.kind.label} {_short(r.value)}: valid from block "
                 f"{r.valid_from}{ended}; {verdict} at block {header.number}"
             )
     for gid, proven in results["grants"].items():

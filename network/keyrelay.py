@@ -70,9 +70,7 @@ class KeyPublication:
             "account": self.account,
             "chain_id": self.chain_id,
             "trust_directory": self.trust_directory,
-            "transactions": [
-                {"kind": k.kind.name.lower().replace("_", "-"), "raw": "0x" + k.raw.hex()} for k in self.keys
-            ],
+            "transactions": [{"kind": k.kind.label, "raw": "0x" + k.raw.hex()} for k in self.keys],
         }
 
     @classmethod
@@ -146,16 +144,11 @@ def sign_publication(
     from eth_account import Account
 
     from network.identity import load_account_key, load_org_public
-    from network.trust import founder_keys, sm2_ca_record
+    from network.trust import member_keys
 
     if "TrustDirectory" not in description.contracts:
         raise KeyRelayError("this consortium has no TrustDirectory: its keys are in consortium.json only")
-    public = load_org_public(directory, org)
-    keys = list(founder_keys(public, roles))
-    if (sm2 := sm2_ca_record(public)) is not None:
-        keys.append(sm2)
-    if endpoint is not None:
-        keys.append((KeyKind.WITNESS_ENDPOINT, endpoint))
+    keys = member_keys(load_org_public(directory, org), roles, endpoint)
     account = Account.from_key(load_account_key(directory, org, passphrase))
     to = description.contracts["TrustDirectory"]
     signed = []

@@ -52,6 +52,20 @@ def founder_keys(identity: OrgPublic, roles: Role) -> tuple[tuple[KeyKind, bytes
     return tuple(keys)
 
 
+def member_keys(
+    identity: OrgPublic, roles: Role, witness_endpoint: bytes | None = None
+) -> tuple[tuple[KeyKind, bytes], ...]:
+    """The keys a member admitted by vote puts in the directory (``member keys publish``, sent itself or signed for a
+    member to relay, ``network.keyrelay``): those of :func:`founder_keys`, its SM2 identity CA in an ``sm``
+    consortium (:func:`sm2_ca_record`) and its witness's endpoint if given."""
+    keys = list(founder_keys(identity, roles))
+    if (sm2 := sm2_ca_record(identity)) is not None:  # the SM2 identity CA its people's certificates chain to
+        keys.append(sm2)
+    if witness_endpoint is not None:
+        keys.append((KeyKind.WITNESS_ENDPOINT, witness_endpoint))
+    return tuple(keys)
+
+
 def sm2_ca_record(identity: OrgPublic) -> tuple[KeyKind, bytes] | None:
     """The record of the member's SM2 identity CA in the directory: a ``CA_CERT`` whose value is the SM2 CA
     certificate's DER (the kind says "a CA that issues the member's identities"; the TLS side, which reads

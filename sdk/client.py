@@ -792,10 +792,11 @@ def _chain_witness_keys(description: ConsortiumDescription, url: str | None, tls
     CAs of consortium.json, as the CLI trusts it; without ``tls`` no certificate is shown, so a node serving members
     only refuses with its own reason (``no_certificate``)."""
     from chain.backend import RpcBackend
+    from network.nodeaccess import client_tls
 
     url = url or description.chain_url
     if tls is None and url.startswith("https://"):
-        tls = ClientTls(None, None, ca_pem=ca_bundle_pem(description))
+        tls = client_tls(description, None, None, None, None)
     return ChainWitnessKeys(description, RpcBackend(url, tls=tls))
 
 

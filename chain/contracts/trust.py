@@ -50,6 +50,11 @@ class KeyKind(IntEnum):
     NODE_ENDPOINT = 7  # a URL of the member's chain node (UTF-8)
     WITNESS_ENDPOINT = 8  # the URL (UTF-8) a notary sends the member's witness its checkpoints at
 
+    @property
+    def label(self) -> str:
+        """The kind as the CLI and the files name it: ``ca-cert``, ``witness-endpoint``…"""
+        return self.name.lower().replace("_", "-")
+
 
 class KeyState(IntEnum):
     OPEN = 0
