@@ -643,10 +643,13 @@ class Caller:
         except Exception as exc:  # noted as a call that failed, the next one made: the thread goes on
             return Call(None, None, None, None, f"{type(exc).__name__}: {exc}", view)
         head = self._head() if self._head else None
-        der = answer.extensions["network_stream"].get_extra_info("ssl_object").getpeercert(True)  # the DER
+        # the server's certificate, from the connection; a refusal that closed it (401 certificate_revoked) has none
+        # left to ask, and its call is still recorded (an exception here would end the thread, and every call after)
+        tls = answer.extensions["network_stream"].get_extra_info("ssl_object")
+        der = None if tls is None else tls.getpeercert(True)
         error = None if answer.status_code == 200 else answer.text[:300]
         event_id = answer.headers.get("Consortium-Event-Id")
-        serial = x509.load_der_x509_certificate(der).serial_number
+        serial = None if der is None else x509.load_der_x509_certificate(der).serial_number
         return Call(answer.status_code, event_id, serial, head, error, view)
 
 
