@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from chain.errors import BackendError, BatchAnswerError, ChainError, RpcAnswerError
-from chain.tlsfiles import ReloadingContext
+from chain.tlsfiles import ReloadingContext, generation
 
 if TYPE_CHECKING:
     import httpx
@@ -208,6 +208,7 @@ class RpcBackend:
         #: The standard library's connection of :meth:`head_number` on a lean backend, kept open between polls.
         self._plain: http.client.HTTPConnection | None = None
         self._plain_lock = threading.Lock()
+        self._plain_generation = generation(self._ssl)  # of the context, when the connection was made
         self._chain_id: int | None = chain_id
         if chain_id is None and not defer:
             self._chain_id = self._ask_chain_id()
@@ -325,6 +326,9 @@ class RpcBackend:
         parts = urlsplit(self._url)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         with self._plain_lock:
+            if generation(self._ssl) != self._plain_generation:  # a certificate re-issued: a new connection
+                self._drop_plain()
+                self._plain_generation = generation(self._ssl)
             for attempt in range(2):
                 kept = self._plain is not None
                 if self._plain is None:
@@ -425,9 +429,11 @@ class RpcBackend:
         """POST one JSON-RPC body, retried as the class says (``retries`` times if given); the decoded answer."""
         import httpx
 
+        from chain.tlsclient import tls_client
+
         with self._lock:
-            if self._http is None:
-                self._http = httpx.Client(timeout=self._timeout, verify=self._ssl or True)
+            if self._http is None:  # a certificate re-issued in its file: new connections (chain.tlsclient)
+                self._http = tls_client(self._ssl or True, timeout=self._timeout)
             http = self._http
         if retries is None:
             retries = 0 if self._lean else self.RETRIES
@@ -558,7 +564,20 @@ def _requests_session(context: ssl.SSLContext, url: str) -> Any:
         def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
             """Nothing: ``context`` verifies, against its own CAs (requests would add its default bundle)."""
 
-    session = requests.Session()
+    class _RenewingSession(requests.Session):
+        """Its pooled connections closed once ``context`` loaded its certificate files again, so that the next
+        requests present the certificate re-issued (``chain.tlsclient``); one in use is discarded when returned."""
+
+        made = generation(context)
+
+        def request(self, *args: Any, **kwargs: Any) -> Any:
+            now = generation(context)
+            if now != self.made:
+                self.made = now
+                self.close()
+            return super().request(*args, **kwargs)
+
+    session = _RenewingSession()
     session.mount("https://", _ContextAdapter())
     session.hooks["response"].append(refused)
     return session

@@ -37,7 +37,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
-__all__ = ["CHECK_INTERVAL_S", "ReloadingContext"]
+__all__ = ["CHECK_INTERVAL_S", "ReloadingContext", "generation"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,7 @@ class _Files:
     failed: _Stamp | None = None  # a state of the files that could not be loaded
     problem: str = ""  # why
     warned: bool = False  # whether that was logged
+    generation: int = 0  # how many times the files were loaded again
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -81,6 +82,18 @@ class ReloadingContext(ssl.SSLContext):
         stamp = _stamp(cert, key)
         self.load_cert_chain(cert, key, password=_callback(password))
         self._files = _Files(cert, key, password, interval, clock, stamp, _serial(cert), clock())
+
+    def generation(self) -> int:
+        """How many times the files were loaded again, after a look at them now (at most one per interval; 0 for
+        a context that follows no files). A client that keeps its connections alive makes no new one while they
+        last: when this changed it starts new ones, which present the certificate the files hold now
+        (:mod:`chain.tlsclient`)."""
+        files = self._files
+        if files is None:
+            return 0
+        with files.lock:
+            self._look(files)
+            return files.generation
 
     # CPython's two makers of a connection (SSLContext.wrap_socket, SSLSocket.connect; SSLContext.wrap_bio): the
     # files are looked at first, and a connection is never made while they are loaded. Not in typeshed.
@@ -132,8 +145,14 @@ class ReloadingContext(ssl.SSLContext):
                       exc)  # fmt: skip
             return
         files.stamp, files.failed, files.serial = stamp, None, _serial(files.cert)
+        files.generation += 1
         serial = "" if files.serial is None else f" (serial {files.serial:#x})"
         log.info("TLS certificate %s loaded again%s: presented from the next connection on", files.cert, serial)
+
+
+def generation(context: ssl.SSLContext | bool | None) -> int:
+    """:meth:`ReloadingContext.generation` of ``context``; 0 for any other (it presents what it was given)."""
+    return context.generation() if isinstance(context, ReloadingContext) else 0
 
 
 def _callback(password: bytes | None) -> Callable[[], bytes]:

@@ -36,6 +36,7 @@ from typing import Any, Final, TypedDict, cast
 
 import httpx
 
+from chain.tlsclient import tls_client
 from explorer.calls import CallStore
 from explorer.errors import LogAlarmError
 from notary.log.checkpoint import Checkpoint, parse_checkpoint
@@ -178,7 +179,7 @@ class LogFollower:
     def _http(self) -> httpx.Client:
         if self._client is None:
             verify: ssl.SSLContext | bool = self._tls if self._tls is not None else True
-            self._client = httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0), auth=self._auth, verify=verify)
+            self._client = tls_client(verify, timeout=httpx.Timeout(30.0, connect=5.0), auth=self._auth)
         return self._client
 
     def _run(self) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from chain.tlsclient import tls_client
 from explorer.errors import MalformedEvidenceError, NotaryAnswerError, NotaryUnavailableError, NotFoundError
 from notary.bundle import EvidenceBundle
 from notary.errors import MalformedError
@@ -34,7 +35,7 @@ class NotaryClient:
         self, url: str, *, cache_size: int = 4096, auth: httpx.Auth | None = None, tls: ssl.SSLContext | None = None
     ) -> None:
         verify: ssl.SSLContext | bool = tls if tls is not None else True
-        self.http = httpx.Client(base_url=url.rstrip("/"), timeout=10.0, auth=auth, verify=verify)
+        self.http = tls_client(verify, base_url=url.rstrip("/"), timeout=10.0, auth=auth)
         self.cache_size = cache_size
         self._evidence: OrderedDict[str, EvidenceBundle] = OrderedDict()
         self._evidence_lock = threading.Lock()

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import httpx
 
+from chain.tlsclient import tls_client
 from network.errors import NetworkError
 
 
@@ -239,7 +240,7 @@ def _health_client(tls: ssl.SSLContext | None = None) -> httpx.Client:
     with _health_lock:
         key = 0 if tls is None else id(tls)
         if key not in _health:  # the context is kept with its client, so its id is not reused
-            _health[key] = (tls, httpx.Client(timeout=1.0, verify=False if tls is None else tls))
+            _health[key] = (tls, tls_client(False if tls is None else tls, timeout=1.0))
         return _health[key][1]
 
 

@@ -82,6 +82,7 @@ import httpx
 
 from chain.backend import ClientTls, reloading_client_context
 from chain.ids import OrgId
+from chain.tlsclient import tls_client
 from chain.tlsfiles import ReloadingContext
 from gateway.headers import EVENT_HEADER, GATEWAY_HEADER, ORIGIN_HEADER, PURPOSE_HEADER, REASON_HEADER, TRACE_HEADER
 from network.certificates import ca_bundle_pem
@@ -478,7 +479,7 @@ class MemberClient:
         self._context = _client_context(self.cert, Path(key), key_password, self.ca_bundle)
         self._identity = (self.cert, Path(key), key_password)  # presented to an https notary too
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30)
-        self._http = httpx.Client(verify=self._context, timeout=timeout, limits=limits, follow_redirects=False)
+        self._http = tls_client(self._context, timeout=timeout, limits=limits, follow_redirects=False)
         self._notary: httpx.Client | None = None
 
     @property
@@ -630,9 +631,7 @@ class MemberClient:
         if self._notary is None:
             cert, key, password = self._identity  # followed in its file, as the gateways' context
             context = reloading_client_context(cert, key, password, cafile=str(self.ca_bundle))
-            self._notary = httpx.Client(
-                base_url=self.notary_url, verify=context, timeout=self.timeout, auth=self.notary_auth
-            )
+            self._notary = tls_client(context, base_url=self.notary_url, timeout=self.timeout, auth=self.notary_auth)
         return self._notary
 
     def _get_notary(self, path: str) -> httpx.Response:

@@ -45,6 +45,7 @@ from typing import TypedDict
 
 import httpx
 
+from chain.tlsclient import tls_client
 from notary.keyswitch import KeySwitch
 from notary.log.errors import NotaryError
 from notary.logsuite import PrivateKey
@@ -181,7 +182,7 @@ class Shipper:
         backoff = self.backoff_initial_s
         verify: ssl.SSLContext | bool = self._tls if self._tls is not None else True
         sent_at = -self.gather_s  # when the last batch smaller than the limit was sent (monotonic)
-        with httpx.Client(timeout=self.timeout_s, verify=verify) as client:
+        with tls_client(verify, timeout=self.timeout_s) as client:  # a certificate re-issued: new connections
             while not self._stop.is_set():
                 try:
                     began = time.monotonic()
