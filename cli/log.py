@@ -553,7 +553,11 @@ def witness_init(directory: Path, org: str, checkpoint_file: Path | None) -> Non
     from notary.witness.state import init_witness
 
     description = load_description(directory)
-    _check_witness(description, org)
+    tls = None
+    if org not in witness_orgs(description) and description.chain_url.startswith("https://"):
+        # a member admitted later, checked on a node serving members only: ORG's admin identity, as serve shows it
+        tls = root_chain_tls(directory, description.chain_url, command_passphrase(None))
+    _check_witness(description, org, tls=tls)
     checkpoint = note = None
     if checkpoint_file is not None:
         note = checkpoint_file.read_bytes()
