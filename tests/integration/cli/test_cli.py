@@ -503,6 +503,33 @@ def test_k_of_n_admission_of_a_new_firm(node: Node) -> None:
     assert info["cert_fingerprint"] == fingerprint
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("chain", CHAIN_ID + 1, f"has chain id {CHAIN_ID}, but"),
+        ("registry", "0x" + "42" * 20, "no ConsortiumRegistry at 0x4242"),
+    ],
+    ids=["chain-id", "registry"],
+)
+def test_join_refuses_a_description_of_another_chain(
+    node: Node, tmp_path: Path, field: str, value: object, reason: str
+) -> None:
+    """A firm joining from a copy of consortium.json that is not this chain's, through a node that answers it (one
+    serving members only does not: its request is written unchecked, tests/integration/cli/test_up_rpc_tls.py):
+    refused, and nothing written."""
+    data = json.loads((node.directory / "consortium.json").read_text())
+    if field == "chain":
+        data["chain"]["id"] = value
+    else:
+        data["contracts"]["ConsortiumRegistry"] = value
+    copy = tmp_path / "consortium.json"
+    copy.write_text(json.dumps(data))
+    firm = tmp_path / "firm"
+    join = ["member", "join", "kappa", "--name", "Kappa Securities", "--consortium", str(copy)]
+    assert_error(run_cli("--dir", str(firm), "--chain-url", node.url, *join), reason)
+    assert not firm.exists()
+
+
 def test_regulator_suspends_and_reinstates_a_member(node: Node) -> None:
     check = ["grant", "check", "equity-quotes-l1", "--grantee", "yanshan-sec", "--purpose", "research"]
     assert_error(
