@@ -42,6 +42,58 @@ def identity_create(obj: Context, org: OrgId, name: str, crypto: str | None) -> 
     click.echo(f"identity of {org} created: account {public.account}, certificate 0x{public.cert_fingerprint.hex()}")
 
 
+#: What each step of ``identity rotate-account`` did, as its output says it.
+_ACCOUNT_STEPS = {
+    "staged": "new key staged",
+    "added": "added to the member",
+    "recorded": "recorded in the TrustDirectory",
+    "retired": "old record retired",
+    "removed": "old account removed",
+    "installed": "key file replaced",
+}
+
+
+@identity.command("rotate-account")
+@as_option
+@json_option
+@pass_ctx
+def identity_rotate_account(obj: Context, as_org: OrgId, as_json: bool) -> None:
+    """Rotate the account key of --as (docs/trust.md, "Rotating an account key"): a new secp256k1 key, staged as
+    orgs/ORG/keys/account.next.pem; the current account adds the new one to the member in the ConsortiumRegistry;
+    the new one records itself in the TrustDirectory, retires the old account's record and removes the old account;
+    then keys/account.pem and keys/account.address are replaced (atomically) and the staged file removed. Each step
+    is skipped when the chain shows it done, so a run that stopped is finished by running the command again. From
+    the removal's block the nodes refuse the old account's transactions.
+
+    Refuses a validator (its accounts seal blocks: the validator set is governance's) and the member that runs the
+    notary (every verifier checks an anchor's sender against the account consortium.json names), a member that is
+    not active, an account of DIR that is not the member's on chain and a wrong passphrase, sending nothing."""
+    from network.accountrotation import AccountRotationError, rotate_account
+    from network.trust import has_directory
+
+    c = obj.consortium()
+    try:
+        r = rotate_account(
+            obj.directory,
+            c.description,
+            obj.passphrase(),
+            c.registry,
+            c.trust if has_directory(c.description) else None,
+            as_org,
+        )
+    except AccountRotationError as exc:
+        fail(str(exc))
+    emit(
+        as_json,
+        r.to_json(),
+        lambda: [
+            f"account of {r.org}: {r.old} -> {r.new}",
+            *(f"  done    {_ACCOUNT_STEPS[s]}" for s in r.done),
+            *(f"  found   {_ACCOUNT_STEPS[s]} (by an earlier run)" for s in r.found),
+        ],
+    )
+
+
 @identity.command("sm2-ca")
 @click.option("--org", required=True, callback=name_arg("org id"), help="Member that gets an SM2 identity CA.")
 @pass_ctx
