@@ -54,6 +54,8 @@ class Context:
             try:
                 self._consortium = Consortium.open(self.directory, self.chain_url, tls)
             except (ChainError, NetworkError) as exc:
+                if tls is not None and tls.cert is not None and "refused the TLS handshake" in str(exc):
+                    _refused_joined_firm(self.directory, exc)
                 if tls is None or tls.cert is not None or not refused_without_certificate(exc):
                     raise
                 fail(
@@ -119,6 +121,27 @@ def _admin_of_as_org(directory: Path, reader: str | None) -> tuple[Path | None, 
             fail(f"--as {reader}: {directory}/orgs/{reader} holds no admin identity of {reader}")
         return None, None
     return paths.sign_cert, paths.identity_key
+
+
+def _refused_joined_firm(directory: Path, exc: Exception) -> None:
+    """A node refused the handshake of a firm that joined from ``directory`` (its admission request is there): say
+    how its keys reach the chain while the nodes know no CA of its; return for any other directory."""
+    from network.admission import FILENAME, load_request
+    from network.errors import NetworkError
+
+    path = directory / FILENAME
+    if not path.is_file():
+        return
+    try:
+        org = load_request(path).org
+    except (NetworkError, MalformedError, OSError, ValueError):
+        return
+    fail(
+        f"{exc}. {directory} is the directory {org} joined from: the nodes refuse its certificates while no CA of "
+        f"{org} is valid on chain (its keys not published yet, or {org} removed). Admitted and not published yet: sign "
+        f"its keys here (consortium --dir {directory} member keys publish --sign-only keys.json --as {org}) and have "
+        "a member send them through its node (consortium member keys relay keys.json --as MEMBER)"
+    )
 
 
 def _orgs_held(directory: Path) -> list[OrgId]:

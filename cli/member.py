@@ -166,7 +166,16 @@ def member_join(
         "--ca-fingerprint 0x… --as MEMBER"
     )
     click.echo(f"     the others approve: consortium member approve ID --request {path.name} --as MEMBER")
-    click.echo(f"  3. once admitted, here: consortium --dir {obj.directory} member keys publish --as {org}")
+    if registry is None:  # the nodes refuse this firm's certificates until its CA is on chain: a member sends them
+        click.echo(
+            f"  3. once admitted, here: consortium --dir {obj.directory} member keys publish --sign-only keys.json "
+            f"--as {org}"
+        )
+        click.echo(
+            "     and a member sends keys.json through its node: consortium member keys relay keys.json --as MEMBER"
+        )
+    else:
+        click.echo(f"  3. once admitted, here: consortium --dir {obj.directory} member keys publish --as {org}")
     if request.sm2_ca_fingerprint is not None:
         click.echo("     (it publishes your SM2 identity CA too: explorers following the chain then admit your people)")
 

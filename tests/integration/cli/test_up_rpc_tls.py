@@ -319,6 +319,7 @@ def test_a_firm_joining_through_a_members_only_node_writes_its_request_unchecked
     joined = at_firm("member", "join", "newco", "--name", "New Co", "--consortium", str(tmp_path / "consortium.json"))
     assert joined.exit_code == 0, (joined.output, joined.exception)
     assert f"not checked against the chain: {running.node} answers members only" in joined.output, joined.output
+    assert "member keys publish --sign-only keys.json --as newco" in joined.output, joined.output  # its next step
     # what `member propose admit` checks on chain, read by a member through the same node: the org and its account
     # are not on chain yet (no proposal is made: this consortium admits at one vote, and the tests after need it as
     # it is)
@@ -329,7 +330,8 @@ def test_a_firm_joining_through_a_members_only_node_writes_its_request_unchecked
                      admin / "keystore" / "key.pem", None, PASSPHRASE.encode())  # fmt: skip
     check_on_chain(request, open_registry(load_description(running.directory), running.node, "consortium.json", tls))
     read = at_firm("member", "list")
-    assert read.exit_code == 1 and "refused the TLS handshake" in str(read.exception), (read.output, read.exception)
+    assert read.exit_code == 1 and "refused the TLS handshake" in read.output, (read.output, read.exception)
+    assert "member keys publish --sign-only keys.json --as newco" in read.output, read.output  # what to do instead
 
 
 def test_verify_state_reaches_a_members_only_node_with_a_client_certificate(running: Running) -> None:
@@ -879,7 +881,8 @@ def test_an_admitted_firm_has_a_member_relay_its_signed_keys_then_reaches_the_no
         assert approved.exit_code == 0 and "carried out" in approved.output, approved.output
     assert json.loads(run(running, "--as", "op", "member", "show", "delta", "--json").output)["status"] == "active"
     refused = at_firm("member", "keys", "publish", "--as", "delta")  # its CA is not on chain: no handshake
-    assert refused.exit_code == 1 and "refused the TLS handshake" in str(refused.exception), refused.output
+    assert refused.exit_code == 1 and "refused the TLS handshake" in refused.output, refused.output
+    assert "member keys relay keys.json --as MEMBER" in refused.output, refused.output
 
     # the notary requires a member's certificate in the handshake: the firm's log@ identity (issued by its CA, as its
     # gateway would present it) is refused while its CA is not on chain
