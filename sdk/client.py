@@ -71,8 +71,9 @@ import json as jsonlib
 import os
 import ssl
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -136,6 +137,9 @@ UPSTREAM_FAILURES: Final = frozenset(
 #: Poll interval of :meth:`MemberClient.receipt` and :meth:`MemberClient.evidence`: doubles up to the maximum.
 POLL_FIRST_S: Final = 0.05
 POLL_MAX_S: Final = 1.0
+#: How often, at most, a client following the chain's member CAs (``from_directory(..., follow_chain=True)``) asks
+#: its view whether they changed, before a call (seconds of its clock).
+CHAIN_CAS_INTERVAL_S: Final = 1.0
 
 
 # -- errors ---------------------------------------------------------------------------------------------------------
@@ -417,7 +421,11 @@ def _no_password() -> bytes:
     return b""
 
 
-def _client_context(cert: Path, key: Path, key_password: bytes | None, ca_bundle: Path) -> ssl.SSLContext:
+def _client_context(
+    cert: Path, key: Path, key_password: bytes | None, ca_bundle: Path, more_cas: Collection[bytes] = ()
+) -> ssl.SSLContext:
+    """The client's TLS context: its identity presented, the CAs of ``ca_bundle`` trusted, and those of
+    ``more_cas`` (DER; one OpenSSL cannot use, such as an SM2 CA under ``sm``, is left out)."""
     for what, path in (("certificate", cert), ("key", key), ("CA bundle", ca_bundle)):
         if not Path(path).is_file():
             raise ConfigurationError(f"{what} file {path} not found")
@@ -426,6 +434,11 @@ def _client_context(cert: Path, key: Path, key_password: bytes | None, ca_bundle
         context.load_verify_locations(cafile=str(ca_bundle))
     except (ssl.SSLError, OSError) as exc:
         raise ConfigurationError(f"cannot load the CA bundle {ca_bundle}: {exc}") from exc
+    for der in more_cas:
+        try:
+            context.load_verify_locations(cadata=der)
+        except ssl.SSLError:  # not a certificate OpenSSL verifies with (an SM2 identity CA): no gateway's issuer
+            continue
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:  # no key_password: b"" to OpenSSL, so an encrypted key fails instead of prompting on the terminal
         context.present(cert, key, key_password)
@@ -469,6 +482,7 @@ class MemberClient:
         notary_auth: httpx.Auth | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        chain_cas: Callable[[], Collection[bytes]] | None = None,
     ) -> None:
         self.cert = Path(cert)
         self._clock, self._sleep = clock, sleep
@@ -478,9 +492,17 @@ class MemberClient:
         self.timeout = timeout
         self._context = _client_context(self.cert, Path(key), key_password, self.ca_bundle)
         self._identity = (self.cert, Path(key), key_password)  # presented to an https notary too
-        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30)
-        self._http = tls_client(self._context, timeout=timeout, limits=limits, follow_redirects=False)
+        self._limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30)
+        self._http = tls_client(self._context, timeout=timeout, limits=self._limits, follow_redirects=False)
         self._notary: httpx.Client | None = None
+        #: the member CAs valid on chain now (DER), trusted for gateways' certificates beside ``ca_bundle``'s,
+        #: asked at most once per CHAIN_CAS_INTERVAL_S before a call; None: ``ca_bundle``'s alone
+        self._chain_cas = chain_cas
+        self._trusted: frozenset[bytes] = frozenset()
+        self._cas_looked = float("-inf")
+        self._cas_lock = threading.Lock()
+        self._retired: httpx.Client | None = None  # the gateways' pool of the trust before, closed at the next change
+        self._stop_following: Callable[[], None] | None = None
 
     @property
     def chain_tls(self) -> ClientTls:
@@ -502,12 +524,20 @@ class MemberClient:
         timeout: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        follow_chain: bool = False,
+        chain_url: str | None = None,
     ) -> MemberClient:
         """The identity ``<name>@<org>`` of a consortium directory (``consortium init`` and
         ``consortium identity issue`` lay it out), trusting the CAs of the members in its ``consortium.json``.
 
         Writes that CA bundle to ``<directory>/ca-bundle.pem`` (atomically, only if missing or different), so
-        that curl or requests can use the same file. ``clock`` and ``sleep``: as for the constructor."""
+        that curl or requests can use the same file. ``clock`` and ``sleep``: as for the constructor.
+
+        With ``follow_chain``, the client also trusts, for the gateways' certificates, the member CAs valid on
+        chain now, as a view of the TrustDirectory (read through ``chain_url``, else ``consortium.json``'s, with
+        this identity's certificate for a node serving members only) follows them while the client lives: a firm
+        admitted later is called with no CA file handed over, and a CA retired stops being trusted. The bundle
+        file is not changed."""
         from chain.errors import MalformedError
 
         directory = Path(directory)
@@ -523,6 +553,18 @@ class MemberClient:
         except MalformedError as exc:
             raise ConfigurationError(str(exc)) from exc
         bundle = write_ca_bundle(directory, description)
+        view = None
+        if follow_chain:
+            from network.trust import has_directory, trust_view
+
+            url = chain_url or description.chain_url
+            if not has_directory(description) or not url:
+                raise ConfigurationError(
+                    f"follow_chain: {directory / 'consortium.json'} names no TrustDirectory or no chain URL"
+                )
+            tls = ClientTls(cert, key, ca_file=bundle, password=passphrase) if url.startswith("https://") else None
+            view = trust_view(description, url, tls=tls)
+            view.start(require=False)  # read in the background: the bundle's CAs alone until it has
         client = cls(
             cert=cert,
             key=key,
@@ -532,7 +574,10 @@ class MemberClient:
             timeout=timeout,
             clock=clock,
             sleep=sleep,
+            chain_cas=None if view is None else view.ca_certs,
         )
+        if view is not None:
+            client._stop_following = view.stop
         if OrgPaths.of(directory, OrgId(org)).gateway_key.is_file():  # the passphrase opened the identity's key
             # the key file read again when it changes: a gateway key rotated (`gateway rotate-key`) while the
             # client lives is signed with, the key before while the notary refuses the new one; a client made
@@ -544,10 +589,35 @@ class MemberClient:
     # ------------------------------------------------------------------------------------------------ lifecycle
 
     def close(self) -> None:
-        """Close the connection pools."""
+        """Close the connection pools (and stop following the chain's CAs)."""
+        if self._stop_following is not None:
+            self._stop_following()
         self._http.close()
+        if self._retired is not None:
+            self._retired.close()
         if self._notary is not None:
             self._notary.close()
+
+    def _gateways(self) -> httpx.Client:
+        """The pool the gateways are called on: made anew, trusting them, once the member CAs valid on chain
+        changed (a firm admitted, a CA rotated or retired), looked at most once per CHAIN_CAS_INTERVAL_S."""
+        if self._chain_cas is None:
+            return self._http
+        with self._cas_lock:
+            now = self._clock()
+            if now - self._cas_looked < CHAIN_CAS_INTERVAL_S:
+                return self._http
+            self._cas_looked = now
+            cas = frozenset(self._chain_cas())
+            if cas != self._trusted:
+                cert, key, password = self._identity
+                context = _client_context(cert, key, password, self.ca_bundle, sorted(cas))
+                retired, self._retired = self._retired, self._http
+                self._http = tls_client(context, timeout=self.timeout, limits=self._limits, follow_redirects=False)
+                self._context, self._trusted = context, cas
+                if retired is not None:
+                    retired.close()
+            return self._http
 
     def __enter__(self) -> MemberClient:
         return self
@@ -593,8 +663,9 @@ class MemberClient:
         sent = {**(headers or {}), PURPOSE_HEADER: purpose, TRACE_HEADER: trace}
         url = gateway_url.rstrip("/") + path
         wait = self.timeout if timeout is None else timeout
+        http = self._gateways()
         try:
-            request = self._http.build_request(
+            request = http.build_request(
                 method.upper(),
                 url,
                 params=dict(params) if params else None,
@@ -603,7 +674,7 @@ class MemberClient:
                 headers=sent,
                 timeout=wait,
             )
-            response = self._http.send(request, stream=True)
+            response = http.send(request, stream=True)
         except httpx.TimeoutException as exc:
             raise TransportError(f"{method.upper()} {url}: no answer within {wait:g} s") from exc
         except httpx.HTTPError as exc:

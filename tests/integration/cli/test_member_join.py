@@ -55,7 +55,7 @@ from network.logsetup import monitor_token, notary_client_tls
 from network.nodeaccess import client_tls
 from notary.bundle import EvidenceBundle
 from notary.sequencer import batch_request
-from sdk import MemberClient
+from sdk import MemberClient, TransportError
 from tests.support.notary_events import event
 from tests.support.servers import LocalHTTPServer, QuietHandler
 from tests.support.small_consortium import three_member_config
@@ -299,6 +299,24 @@ def test_a_firm_joins_from_its_own_directory_works_is_revoked_and_removed(founde
         )
         assert answer.headers["Consortium-Gateway"] == f"{NEWCOMER}/gateway", answer.headers
         served_event = answer.headers["Consortium-Event-Id"]
+        # an SDK client of alpha's that follows the member CAs on chain calls it with no CA handed over; one trusting
+        # consortium.json's CAs alone (the founders') cannot verify its gateway's certificate
+        gateway = f"https://127.0.0.1:{gateway_port}"
+        with pytest.raises(TransportError, match="CERTIFICATE_VERIFY_FAILED"):
+            alpha.call(gateway, "GET", "/v1/esg/scores", purpose="research")
+        with MemberClient.from_directory(
+            founders.directory, "alpha", name="client", passphrase=PASSPHRASE.encode(), follow_chain=True,
+            chain_url=founders.chain,
+        ) as following:  # fmt: skip
+            followed = wait_until(
+                lambda: r if (r := following.call(gateway, "GET", "/v1/esg/scores", purpose="research")).status == 200
+                else None,
+                "an SDK client following the chain's CAs to be served by the newcomer's gateway",
+                FOLLOW_TIMEOUT,
+                every=0.2,
+                ignoring=(TransportError,),
+            )  # fmt: skip
+        assert followed.gateway_id == f"{NEWCOMER}/gateway" and followed.event_id, followed
 
         # from here to the removal alpha's client calls the newcomer's gateway all the time, on connections kept
         # alive, trusting the newcomer's CA as it was given it before any rotation: every answer must be 200 with an
@@ -422,7 +440,8 @@ def test_a_firm_joins_from_its_own_directory_works_is_revoked_and_removed(founde
         assert not traffic.failures(), traffic.failures()[:5]
         assert len(traffic.calls) >= 20, len(traffic.calls)
         assert set(upstream.served) == {("/v1/esg/scores", "alpha")}
-        assert len(upstream.served) == 1 + len(traffic.calls), len(upstream.served)  # and the first call
+        # and the first call and the SDK's (the gateway forwards an allowed call only)
+        assert len(upstream.served) == 2 + len(traffic.calls), len(upstream.served)
         gateway_log = (firm / "gateway.log").read_text(errors="replace")
         assert "notary refused a batch" not in gateway_log, gateway_log[-3000:]
 
