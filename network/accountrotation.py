@@ -93,7 +93,8 @@ def rotate_account(
     if staged is not None and eth_address(staged) == current.address:
         # stopped between installing the key file and removing the staged one: the rest was done
         _install(paths, staged_path, staged)
-        return AccountRotation(org, current.address, current.address, ("installed",), ("staged", "added", "removed"))
+        earlier = ("staged", "added", "recorded", "retired", "removed")
+        return AccountRotation(org, current.address, current.address, ("installed",), earlier)
     member = registry.member(org)
     if member is None:
         raise AccountRotationError(f"{org!r} is not a member on chain")
@@ -143,8 +144,6 @@ def rotate_account(
             done.append("removed")
         else:
             found.append("removed")
-    except AccountRotationError:
-        raise
     except Exception as exc:  # the chain's refusal or its absence: the staged key is kept for the next run
         raise AccountRotationError(
             f"the rotation of {org}'s account stopped ({type(exc).__name__}: {exc}); {staged_path} keeps the new "

@@ -468,7 +468,9 @@ class MemberClient:
     the org's gateway key; :meth:`from_directory` makes it as ``<org>/sdk``): the notary then answers the
     receipts and evidence of the org's own calls, as caller or provider, and 404 for any other firm's.
     ``clock`` (seconds, monotonic) and ``sleep`` are what :meth:`receipt` and :meth:`evidence` count their
-    ``wait_s`` with and pause between polls with (tests pass their own)."""
+    ``wait_s`` with and pause between polls with (tests pass their own). ``chain_cas``: the member CA certificates
+    (DER) valid on chain now, trusted for the gateways' certificates beside ``ca_bundle``'s, asked at most once per
+    :data:`CHAIN_CAS_INTERVAL_S` before a call (:meth:`from_directory` with ``follow_chain`` gives it)."""
 
     def __init__(
         self,
@@ -536,8 +538,8 @@ class MemberClient:
         With ``follow_chain``, the client also trusts, for the gateways' certificates, the member CAs valid on
         chain now, as a view of the TrustDirectory (read through ``chain_url``, else ``consortium.json``'s, with
         this identity's certificate for a node serving members only) follows them while the client lives: a firm
-        admitted later is called with no CA file handed over, and a CA retired stops being trusted. The bundle
-        file is not changed."""
+        admitted later is called with no CA file handed over, and a CA retired on chain stops being trusted unless
+        the bundle holds it. The bundle file is not changed."""
         from chain.errors import MalformedError
 
         directory = Path(directory)
