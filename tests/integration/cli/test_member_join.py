@@ -1,19 +1,24 @@
 """A firm joins a running consortium from a directory of its own, as real processes: the founders' consortium runs
-under ``consortium up`` with its demo traffic (chain node, notary, witnesses, op's gateway, explorer); the newcomer
-holds only a copy of ``consortium.json`` and the chain's URL. It runs ``member join`` as a member with the witness
-role; two members propose and approve its signed request from their directory; it publishes its keys and its
-witness's URL and starts its own witness and gateway from its directory; its person logs in to the founders' explorer
-with no restart; a founder's client is served by its gateway and its client by a founder's (op's, which ``up`` runs
-for the one API of op's catalogue). From then on alpha's client calls its gateway all the time: a checkpoint over
-one of those events carries its witness's cosignature (``up``'s notary follows the witnesses on chain); its gateway
-key and then its CA are rotated from its directory while its gateway serves (its server certificate issued again by
-the new CA, then anew by ``identity server-cert``), with no call failed and no batch refused; a certificate it
-revokes on chain is refused by the explorer, a leaked client certificate by op's gateway, each from the block its
-view of the chain reads the revocation at. Governance removes it and its logins (from the block the explorer's view
-reads the removal at), its client at op's gateway, its
-transactions and its gateway's batches are refused, while the evidence of events its gateway served as a member,
-from before and after the rotations, still verifies. The refusals that need the chain (an org already on chain, a
-request of another consortium, a non-empty directory) run against the same chain.
+under ``consortium up`` as it serves by default (its node's JSON-RPC and its notary to members only, over mutual
+TLS) with its demo traffic (chain node, notary, witnesses, op's gateway, explorer); the newcomer holds only a copy of
+``consortium.json`` and the chain's URL. It runs ``member join`` as a member with the witness role (the node does
+not answer it yet: the request is written unchecked); two members propose and approve its signed request from their
+directory; it signs the transactions publishing its keys and its witness's URL, which a member relays, and from then
+on reaches the node with its own admin identity; it starts its own witness and gateway from its directory (the
+gateway shipping to the notary with its ``log@`` identity); its person logs in to the founders' explorer with no
+restart; a founder's client is served by its gateway (an SDK client following the member CAs on chain too, where one
+trusting consortium.json's alone is refused) and its client by a founder's (op's, which ``up`` runs for the one API
+of op's catalogue). From then on alpha's client calls its gateway all the time: a checkpoint over one of those events
+carries its witness's cosignature (``up``'s notary follows the witnesses on chain); its gateway key and then its CA
+are rotated from its directory while its gateway serves (its server certificate, and the certificates it reaches the
+node and the notary with, issued again by the new CA, then its server certificate anew by ``identity
+server-cert``), with no call failed and no batch refused; a certificate it revokes on chain is refused by the
+explorer, a leaked client certificate by op's gateway, each from the block its view of the chain reads the revocation
+at. Governance removes it: its logins (from the block the explorer's view reads the removal at), its client at op's
+gateway and its transactions are refused, the node refuses its gateway and the notary its ``log@`` identity and a
+batch signed with its gateway key, while the evidence of events its gateway served as a member, from before and after
+the rotations, still verifies. The refusals that need the chain (an org already on chain, a request of another
+consortium, a non-empty directory) run against the same chain.
 
 The commands run in this process (click's runner, the code the ``consortium`` script runs); what they act on is
 processes. One consortium start for the module: it is the costly part."""
