@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 from cryptography import x509
@@ -25,9 +26,10 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 
 @contextmanager
-def memory_member(directory: Path, handle: Handler | None = None) -> Iterator[MemberClient]:
-    """A ``MemberClient`` of ``client@beta`` (its certificate and key in ``directory``), its calls answered by
-    ``handle`` (:func:`answer_with`; or later, by the test); closed at the end."""
+def memory_member(directory: Path, handle: Handler | None = None, **options: Any) -> Iterator[MemberClient]:
+    """A ``MemberClient`` of ``client@beta`` (its certificate and key in ``directory``; ``options``: more of the
+    constructor's, such as ``clock``), its calls answered by ``handle`` (:func:`answer_with`; or later, by the
+    test); closed at the end."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "client@beta")])
     now = FIXED_NOW
@@ -41,7 +43,11 @@ def memory_member(directory: Path, handle: Handler | None = None) -> Iterator[Me
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     member = MemberClient(
-        cert=directory / "cert.pem", key=directory / "key.pem", key_password=None, ca_bundle=directory / "cert.pem"
+        cert=directory / "cert.pem",
+        key=directory / "key.pem",
+        key_password=None,
+        ca_bundle=directory / "cert.pem",
+        **options,
     )
     if handle is not None:
         answer_with(member, handle)

@@ -15,6 +15,7 @@ from cryptography.x509.oid import NameOID
 
 from sdk import MemberClient
 from tests.support.clock import FIXED_NOW
+from tests.support.memory_member import memory_member
 
 
 def _ca(name: str) -> bytes:
@@ -30,33 +31,6 @@ def _ca(name: str) -> bytes:
     return cert.public_bytes(serialization.Encoding.DER)
 
 
-def _client(directory: Path, cas: list[bytes], seconds: list[float], asked: list[int]) -> MemberClient:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "client@beta")])
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(1).not_valid_before(FIXED_NOW - timedelta(days=1)).not_valid_after(FIXED_NOW + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / "key.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-
-    def chain_cas() -> list[bytes]:
-        asked.append(1)
-        return list(cas)
-
-    return MemberClient(
-        cert=directory / "cert.pem",
-        key=directory / "key.pem",
-        key_password=None,
-        ca_bundle=directory / "cert.pem",
-        clock=lambda: seconds[0],
-        chain_cas=chain_cas,
-    )
-
-
 def _trusted(client: MemberClient) -> set[bytes]:
     return {bytes(c) for c in client._context.get_ca_certs(binary_form=True)}
 
@@ -66,7 +40,12 @@ def test_the_chains_cas_are_trusted_from_the_first_call_and_followed_at_most_onc
     unusable = b"\x30\x03\x02\x01\x01"  # DER OpenSSL takes for no certificate (as it takes an SM2 CA's)
     cas, seconds = [first, unusable], [100.0]
     asked: list[int] = []
-    with _client(tmp_path, cas, seconds, asked) as client:
+
+    def chain_cas() -> list[bytes]:
+        asked.append(1)
+        return list(cas)
+
+    with memory_member(tmp_path, clock=lambda: seconds[0], chain_cas=chain_cas) as client:
         before = client._http
         assert first not in _trusted(client) and not asked  # asked at a call, not at construction
         pool = client._gateways()
