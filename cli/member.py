@@ -462,6 +462,51 @@ def keys_list(obj: Context, org: str | None, as_json: bool) -> None:
     )
 
 
+@member_keys.command("ca-bundle")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the bundle to FILE (atomically) instead of printing it.",
+)
+@pass_ctx
+def keys_ca_bundle(obj: Context, out: Path | None) -> None:
+    """The CA certificates of the members valid on chain now, as a PEM bundle: what a caller that takes a bundle
+    file (curl --cacert, a firm's own code) trusts a gateway's server certificate with, a firm admitted after init
+    included, whose CA is in no consortium.json. A removed member's and a retired CA are left out (and a record
+    OpenSSL cannot load as a certificate)."""
+    from network.trust import has_directory
+
+    c = obj.consortium()
+    if not has_directory(c.description):
+        fail("consortium.json names no TrustDirectory: the member CAs are those of consortium.json (ca-bundle.pem)")
+    from chain.trustview import TrustView
+
+    view = TrustView(c.backend, c.trust.address)
+    view.refresh()
+    pems = [pem for der in view.ca_certs() if (pem := _verifying_ca_pem(der)) is not None]
+    bundle = "".join(pems)
+    if out is None:
+        click.echo(bundle, nl=False)
+        return
+    from notary.durable import replace_file
+
+    replace_file(out, bundle.encode("ascii"), 0o644)
+    click.echo(f"{len(pems)} member CA certificate(s) valid on chain at block {view.head} written to {out}")
+
+
+def _verifying_ca_pem(der: bytes) -> str | None:
+    """``der`` as PEM if OpenSSL loads it as a CA certificate; None otherwise."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cadata=der)
+    except ssl.SSLError:
+        return None
+    return ssl.DER_cert_to_PEM_cert(der)
+
+
 @member_keys.command("publish")
 @click.option(
     "--witness-url",

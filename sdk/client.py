@@ -425,7 +425,7 @@ def _client_context(
     cert: Path, key: Path, key_password: bytes | None, ca_bundle: Path, more_cas: Collection[bytes] = ()
 ) -> ssl.SSLContext:
     """The client's TLS context: its identity presented, the CAs of ``ca_bundle`` trusted, and those of
-    ``more_cas`` (DER; one OpenSSL cannot use, such as an SM2 CA under ``sm``, is left out)."""
+    ``more_cas`` (DER; one OpenSSL cannot load is left out)."""
     for what, path in (("certificate", cert), ("key", key), ("CA bundle", ca_bundle)):
         if not Path(path).is_file():
             raise ConfigurationError(f"{what} file {path} not found")
@@ -437,7 +437,7 @@ def _client_context(
     for der in more_cas:
         try:
             context.load_verify_locations(cadata=der)
-        except ssl.SSLError:  # not a certificate OpenSSL verifies with (an SM2 identity CA): no gateway's issuer
+        except ssl.SSLError:  # not a certificate OpenSSL loads: it issued no gateway's certificate it could verify
             continue
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     try:  # no key_password: b"" to OpenSSL, so an encrypted key fails instead of prompting on the terminal

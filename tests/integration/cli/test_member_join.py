@@ -255,6 +255,10 @@ def test_a_firm_joins_from_its_own_directory_works_is_revoked_and_removed(founde
     assert "every key of epsilon is already on chain" in ok(
         at_firm("member", "keys", "publish", "--as", NEWCOMER, "--witness-url", f"http://127.0.0.1:{witness_port}")
     )
+    # the founders' callers that take a bundle file get the newcomer's CA from the chain, not from the firm
+    member_cas = tmp_path / "member-cas.pem"
+    written = ok(at_founders("member", "keys", "ca-bundle", "--out", str(member_cas)))
+    assert "4 member CA certificate(s) valid on chain" in written, written  # op's, alpha's, reg's and the newcomer's
     person = wait_until(
         lambda: (r := me(founders.explorer, tokens["eve"])).status_code == 200 and r.json(),
         "the explorer to accept the newcomer's person",
@@ -297,7 +301,7 @@ def test_a_firm_joins_from_its_own_directory_works_is_revoked_and_removed(founde
             ignoring=(httpx.HTTPError,),
         )
         answer = wait_until(
-            lambda: r if (r := call_as_alpha(founders, firm, gateway_port)).status_code == 200 else None,
+            lambda: r if (r := call_as_alpha(founders, member_cas, gateway_port)).status_code == 200 else None,
             "the newcomer's gateway to serve alpha under its grant",
             FOLLOW_TIMEOUT,
             every=0.2,
@@ -562,10 +566,10 @@ def gateway_health(admin_port: int, ready: Callable[[dict[str, Any]], bool]) -> 
     return health if ready(health) else None
 
 
-def call_as_alpha(founders: Founders, firm: Path, port: int) -> httpx.Response:
-    """alpha's client calls the newcomer's gateway over mutual TLS, trusting the newcomer's CA (given to it: the
-    bundles the founders hold do not list it)."""
-    context = alpha_context(founders, (firm / "orgs" / NEWCOMER / "ca" / "ca-cert.pem").read_text())
+def call_as_alpha(founders: Founders, member_cas: Path, port: int) -> httpx.Response:
+    """alpha's client calls the newcomer's gateway over mutual TLS, trusting the member CAs of the bundle
+    ``member keys ca-bundle`` wrote from the chain (the bundle of consortium.json lists the founders' alone)."""
+    context = alpha_context(founders, member_cas.read_text())
     with httpx.Client(verify=context, timeout=10) as http:
         return http.get(f"https://127.0.0.1:{port}/v1/esg/scores", headers={"Consortium-Purpose": "research"})
 

@@ -37,7 +37,7 @@ def _trusted(client: MemberClient) -> set[bytes]:
 
 def test_the_chains_cas_are_trusted_from_the_first_call_and_followed_at_most_once_a_second(tmp_path: Path) -> None:
     first, second = _ca("ca.alpha"), _ca("ca.delta")
-    unusable = b"\x30\x03\x02\x01\x01"  # DER OpenSSL takes for no certificate (as it takes an SM2 CA's)
+    unusable = b"\x30\x03\x02\x01\x01"  # DER OpenSSL does not load as a certificate
     cas, seconds = [first, unusable], [100.0]
     asked: list[int] = []
 
