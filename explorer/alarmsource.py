@@ -37,6 +37,7 @@ from typing import Any, Literal
 import httpx
 
 from chain.errors import MalformedError
+from chain.tlsclient import tls_client
 from explorer.errors import ExplorerError
 from network.alarms.book import Alarm
 from network.alarms.store import MAX_BYTES, AlarmState, alarms_path, parse_alarms, read_alarms
@@ -141,13 +142,12 @@ class EndpointAlarms:
     ) -> None:
         self.url = url
         self._fresh = _Freshness("endpoint", clock, stale_after)
-        self._http = httpx.Client(
-            timeout=timeout,
-            headers={"Authorization": f"Bearer {token}"},
-            transport=transport,
-            trust_env=False,
-            verify=tls if tls is not None else True,
-        )
+        auth = {"Authorization": f"Bearer {token}"}
+        if transport is not None:  # a test's in memory
+            self._http = httpx.Client(timeout=timeout, headers=auth, transport=transport, trust_env=False)
+        else:  # the operator's certificate re-issued (a CA rotated): new connections present it (chain.tlsclient)
+            verify: ssl.SSLContext | bool = tls if tls is not None else True
+            self._http = tls_client(verify, timeout=timeout, headers=auth, trust_env=False)
         self._last: AlarmState | None = None
 
     def read(self) -> AlarmView:
