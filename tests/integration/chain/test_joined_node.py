@@ -86,8 +86,21 @@ def status(url: str, tls: ClientTls | None = None) -> dict[str, Any]:
 
 @pytest.fixture
 def founders(tmp_path: Path) -> Iterator[Founders]:
+    yield from _founders(tmp_path, three_member_config("joined-node", CHAIN_ID))
+
+
+@pytest.fixture
+def two_validators(tmp_path: Path) -> Iterator[Founders]:
+    """The founders with alpha validating beside op (the regulator's node follows): two can make the quorum of three
+    once a third is admitted, without it."""
+    config = three_member_config("joined-validator", CHAIN_ID)
+    config["members"][1]["roles"] = ["member", "validator", "witness"]
+    yield from _founders(tmp_path, config)
+
+
+def _founders(tmp_path: Path, config: dict[str, Any]) -> Iterator[Founders]:
     directory = tmp_path / "founders"
-    init_consortium(directory, parse_config(three_member_config("joined-node", CHAIN_ID)), PASSPHRASE.encode())
+    init_consortium(directory, parse_config(config), PASSPHRASE.encode())
     passphrase_file = tmp_path / "founders.pass"
     passphrase_file.write_text(PASSPHRASE)
     entries = read_nodes(directory)
@@ -230,3 +243,99 @@ def test_a_joined_firm_runs_a_node_from_its_directory_peers_from_the_chain(found
     finally:
         stop_together([node])
     assert OrgId(NEWCOMER) not in {spec.org for spec in founders.specs}
+
+
+def test_a_firm_admitted_as_a_validator_seals_and_proposes_from_its_own_directory(
+    two_validators: Founders, tmp_path: Path
+) -> None:
+    """A firm joins with the validator role (the set grows to three at the admission; op and alpha make its quorum
+    of two meanwhile), has its keys relayed, publishes its node's endpoint and starts ``consortium node`` from its
+    directory with no ``--peer``: it syncs, links to the founders' three nodes, reports itself a validator (abstaining
+    in the height in progress at its first start, as a fresh record of what it signed keeps it), and its seal
+    and its turn as proposer appear in the blocks that follow (``consortium_getSeals``)."""
+    founders = two_validators
+    backend = RpcBackend(founders.url, tls=founders.tls)
+    consortium = Consortium(founders.directory, load_description(founders.directory), backend)
+    signers = {spec.org: consortium.signer(spec.org, PASSPHRASE.encode()) for spec in founders.specs}
+    publish_node_endpoints(consortium.trust, {spec.org: spec.peer_url for spec in founders.specs}, signers)
+    firm, firm_pass = tmp_path / "epsilon", tmp_path / "epsilon.pass"
+    firm_pass.write_text(FIRM_PASSPHRASE)
+    copy = tmp_path / "consortium.json"
+    copy.write_text((founders.directory / "consortium.json").read_text())
+    out = run(firm, firm_pass, founders.url, "member", "join", NEWCOMER, "--name", "Epsilon Securities",
+              "--consortium", str(copy), "--roles", "member,validator")  # fmt: skip
+    fingerprint = re.search(r"CA fingerprint  (0x[0-9a-f]{64})", out)
+    account = re.search(r"account         (0x[0-9a-fA-F]{40})", out)
+    assert fingerprint is not None and account is not None, out
+    run(founders.directory, founders.passphrase_file, founders.url, "member", "propose", "admit", "--request",
+        str(firm / "admission-request.json"), "--ca-fingerprint", fingerprint.group(1), "--as", "op")  # fmt: skip
+    admitted = int(backend.web3.eth.block_number)
+    publication = tmp_path / "keys.json"
+    run(firm, firm_pass, founders.url, "member", "keys", "publish", "--sign-only", str(publication), "--as", NEWCOMER)
+    run(
+        founders.directory,
+        founders.passphrase_file,
+        founders.url,
+        "member",
+        "keys",
+        "relay",
+        str(publication),
+        "--as",
+        "op",
+    )  # fmt: skip  (op and alpha alone seal these: two of the three)
+    rpc_port, peer_port = free_port(), free_port()
+    run(firm, firm_pass, founders.url, "member", "keys", "add", "node-endpoint", "--url",
+        f"https://127.0.0.1:{peer_port}", "--as", NEWCOMER)  # fmt: skip
+    seals = RpcBackend(founders.url, 5.0, lean=True, chain_id=CHAIN_ID, tls=founders.tls)
+    after = seals.request("consortium_getSeals", [hex(admitted + 1)])
+    assert after["valid"] is True and account.group(1).lower() in [v.lower() for v in after["validators"]], after
+    assert after["quorum"] == 2 and account.group(1).lower() not in [v.lower() for v in after["signers"]], after
+
+    env = {**os.environ, "CONSORTIUM_PASSPHRASE": FIRM_PASSPHRASE, "PYTHONUNBUFFERED": "1"}
+    log = tmp_path / "epsilon-node.log"
+    argv = [sys.executable, "-m", "cli.main", "node", str(firm), "--org", NEWCOMER, "--port", str(rpc_port),
+            "--peer-port", str(peer_port), "--block-time", "0.2"]  # fmt: skip
+    with log.open("wb") as out_file:
+        node = subprocess.Popen(argv, env=env, stdout=out_file, stderr=out_file, stdin=subprocess.DEVNULL)
+    firm_url = f"http://127.0.0.1:{rpc_port}"
+    op = consortium.signer("op", PASSPHRASE.encode())
+    try:
+        seen: list[object] = []
+
+        def validating() -> dict[str, Any] | None:
+            assert node.poll() is None, log.read_text()
+            try:
+                answer = status(firm_url)
+            except Exception as exc:  # not serving yet
+                seen[:] = [exc]
+                return None
+            seen[:] = [answer]
+            return answer if answer["mode"] == "validator" and answer["peersConnected"] == 3 else None
+
+        try:
+            wait_until(
+                validating, "the firm's node to validate, linked to the founders' three nodes", TIMEOUT, every=0.2
+            )
+        except AssertionError as exc:
+            raise AssertionError(
+                f"{exc}; its status: {seen}; its log: {log.read_text(errors='replace')[-3000:]}"
+            ) from None
+        mine = account.group(1).lower()
+        signed, proposed, serial = False, False, 0x1000
+
+        def sealed_and_proposed() -> bool:
+            nonlocal signed, proposed, serial
+            serial += 1
+            consortium.trust.revoke_serial(op, serial)  # a transaction: a block
+            head = int(seals.request("eth_blockNumber", []), 16)
+            block = seals.request("consortium_getSeals", [hex(head)])
+            assert block["valid"] is True and block["quorum"] == 2, block
+            signed = signed or mine in [s.lower() for s in block["signers"]]
+            proposed = proposed or seals.request("eth_getBlockByNumber", [hex(head), False])["miner"].lower() == mine
+            return signed and proposed
+
+        wait_until(sealed_and_proposed, "the firm's seal and proposal in a block", TIMEOUT, every=0.1)
+        text = log.read_text(errors="replace")
+        assert "Traceback" not in text, text[-3000:]
+    finally:
+        stop_together([node])
