@@ -484,7 +484,7 @@ def keys_ca_bundle(obj: Context, out: Path | None) -> None:
 
     view = TrustView(c.backend, c.trust.address)
     view.refresh()
-    pems = [pem for der in view.ca_certs() if (pem := _verifying_ca_pem(der)) is not None]
+    pems = [pem for der in view.ca_certs() if (pem := _loadable_ca_pem(der)) is not None]
     bundle = "".join(pems)
     if out is None:
         click.echo(bundle, nl=False)
@@ -495,7 +495,7 @@ def keys_ca_bundle(obj: Context, out: Path | None) -> None:
     click.echo(f"{len(pems)} member CA certificate(s) valid on chain at block {view.head} written to {out}")
 
 
-def _verifying_ca_pem(der: bytes) -> str | None:
+def _loadable_ca_pem(der: bytes) -> str | None:
     """``der`` as PEM if OpenSSL loads it as a CA certificate; None otherwise."""
     import ssl
 
