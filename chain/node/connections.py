@@ -33,7 +33,9 @@ the queue for a worker counts: a request that waited 9 s there has 1 s left, not
 still read past the deadline (a client that sent its whole request in time is served however long it queued);
 only a read that would wait for more ends the request. A keep-alive connection's next request has a deadline of
 its own (from its own hand-over, or, already in the buffers when the last was answered, from the moment its worker
-starts on it). A request that misses it is answered 408 by ``send_error`` and its connection closed; each server
+starts on it). A request that misses it is answered 408 by ``send_error`` and its connection closed once what the
+client still sends is dropped, as after a refusal at the handshake (below): closing with it unread would reset the
+connection and could lose the 408 of a client still sending. Each server
 overrides ``send_error`` to answer in its own error form (the node's JSON-RPC: one JSON-RPC error object; the peer
 routes and the alarm endpoint: their JSON ``{"error": ...}``; the witness: its one-line text), not the standard
 library's HTML page, and answers its own refusals (a body without a usable length, or too large) in that form too.
@@ -474,10 +476,10 @@ class PooledHandler(BaseHTTPRequestHandler):
         return True
 
     def linger(self) -> None:
-        """From :meth:`opened`, once a refusal is written: drop what the client sends, unparsed, before closing
-        (a close with unread data would reset the connection and lose the answer), waiting for it without a
-        thread; the connection is closed once the client closes, ``linger_quiet`` seconds pass without a byte,
-        ``linger_limit`` bytes came or ``linger_total`` seconds passed."""
+        """From :meth:`opened`, once a refusal is written (and after a 408): drop what the client sends, unparsed,
+        before closing (a close with unread data would reset the connection and lose the answer), waiting for it
+        without a thread; the connection is closed once the client closes, ``linger_quiet`` seconds pass without a
+        byte, ``linger_limit`` bytes came or ``linger_total`` seconds passed."""
         self._lingering = self.clock() + self.linger_total
         self._linger_left = self.linger_limit
 
@@ -512,9 +514,14 @@ class PooledHandler(BaseHTTPRequestHandler):
             self._deadline = None  # each read gave the socket its ``timeout`` back
         if self._expired:
             self.close_connection = True
-            with contextlib.suppress(OSError):
+            try:
                 self.send_error(HTTPStatus.REQUEST_TIMEOUT, f"request not received within {allowed:.3g} s")
-            return False
+            except OSError:
+                return False
+            # what the client still sends is dropped before the close, as after a refusal: a close with it unread
+            # would reset the connection, and the client, still sending, could lose the 408
+            self.linger()
+            return self._discard()
         return not self.close_connection
 
     def parse_request(self) -> bool:

@@ -39,6 +39,11 @@ class Wire:
     def sendall(self, data: bytes) -> None:
         self.sent += data
 
+    def recv(self, size: int) -> bytes:
+        """What a lingering handler drops (``PooledHandler._discard``, non-blocking): as :meth:`recv_into` reads."""
+        buffer = bytearray(size)
+        return bytes(buffer[: self.recv_into(buffer)])
+
     def recv_into(self, buffer: Any) -> int:
         if not (self.arrivals and self.arrivals[0][0] <= self.clock.now):
             if self.timeout == 0:

@@ -40,14 +40,18 @@ def post(body: bytes) -> bytes:
 
 
 def test_the_wait_in_the_queue_counts_against_the_deadline() -> None:
-    """Handed to the queue at T0 and taken by a worker at T0 + 9: the request has 1 s left, not 10 more."""
+    """Handed to the queue at T0 and taken by a worker at T0 + 9: the request has 1 s left, not 10 more; the 408 is
+    followed by a linger, as a refusal is, so that a client still sending does not lose it to a reset."""
     clock = Clock(T0)
     handler, wire = connection(clock, [(T0, b"POST / HTTP/1.1\r\n"), (T0 + 9.5, b"Host: x\r\n")])
     handler.queued()
     clock.now = T0 + 9
-    assert handler.serve() is False
+    assert handler.serve() is True  # answered, and kept while what the client still sends is dropped (linger)
     assert answer(wire.sent)[0] == 408 and b"within 10 s" in wire.sent
     assert wire.waits == [1.0, 0.5] and clock.now == T0 + 10
+    clock.now += handler.linger_total
+    assert handler.serve() is False  # then closed: its client sent nothing more, and the linger's time is up
+    assert answer(wire.sent)[0] == 408  # nothing more written
 
 
 def test_what_arrived_in_time_is_read_however_late_the_worker_comes() -> None:
