@@ -52,8 +52,16 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float
 
 def start_live(base: Path, traffic: float = 20.0) -> Iterator[Live]:
     directory = base / "consortium"
-    subprocess.run(
-        [*CLI, "init", str(directory), "--demo"], env=cli_env(), check=True, capture_output=True, timeout=240
+    made = subprocess.run(
+        [*CLI, "init", str(directory), "--demo"],
+        env=cli_env(),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert made.returncode == 0, (
+        f"`consortium init --demo` exited {made.returncode}:\n{made.stdout[-3000:]}\n{made.stderr[-3000:]}"
     )
     port = free_port_block()
     argv = [*CLI, "up", str(directory), "--port", str(port), "--traffic", str(traffic), *PLAIN]
