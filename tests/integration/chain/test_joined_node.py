@@ -121,6 +121,52 @@ def _founders(tmp_path: Path, config: dict[str, Any]) -> Iterator[Founders]:
         stop_together([c.process for c in chains])
 
 
+@dataclass
+class Firm:
+    """The newcomer's own directory and passphrase, and what ``member join`` printed there."""
+
+    directory: Path
+    passphrase_file: Path
+    joined: str
+    admitted: int = 0  # the chain's head once the admission's transaction was in
+
+    def run(self, founders: Founders, *args: str) -> str:
+        return run(self.directory, self.passphrase_file, founders.url, *args)
+
+
+def admitted_firm(founders: Founders, tmp_path: Path, roles: str) -> Firm:
+    """The firm joins from its own directory with ``roles`` (a copy of consortium.json and the chain's URL; the node,
+    serving members only, does not answer it: the request is written unchecked) and op's proposal admits it (one
+    vote); then its keys, signed in its directory, are sent by op: the founders' nodes refuse the firm until its CA is
+    on chain."""
+    firm = Firm(tmp_path / "epsilon", tmp_path / "epsilon.pass", "")
+    firm.passphrase_file.write_text(FIRM_PASSPHRASE)
+    copy = tmp_path / "consortium.json"
+    copy.write_text((founders.directory / "consortium.json").read_text())
+    firm.joined = firm.run(founders, "member", "join", NEWCOMER, "--name", "Epsilon Securities", "--consortium",
+                           str(copy), "--roles", roles)  # fmt: skip
+    fingerprint = re.search(r"CA fingerprint  (0x[0-9a-f]{64})", firm.joined)
+    assert fingerprint is not None and "not checked against the chain" in firm.joined, firm.joined
+    request = str(firm.directory / "admission-request.json")
+    run(founders.directory, founders.passphrase_file, founders.url, "member", "propose", "admit", "--request", request,
+        "--ca-fingerprint", fingerprint.group(1), "--as", "op")  # fmt: skip
+    firm.admitted = RpcBackend(founders.url, tls=founders.tls).head_number()
+    publication = tmp_path / "keys.json"
+    firm.run(founders, "member", "keys", "publish", "--sign-only", str(publication), "--as", NEWCOMER)
+    run(founders.directory, founders.passphrase_file, founders.url, "member", "keys", "relay", str(publication),
+        "--as", "op")  # fmt: skip
+    return firm
+
+
+def start_firm_node(firm: Firm, rpc_port: int, peer_port: int, log: Path) -> subprocess.Popen[bytes]:
+    """``consortium node`` from the firm's directory: no ``--peer``, no genesis file given."""
+    env = {**os.environ, "CONSORTIUM_PASSPHRASE": FIRM_PASSPHRASE, "PYTHONUNBUFFERED": "1"}
+    argv = [sys.executable, "-m", "cli.main", "node", str(firm.directory), "--org", NEWCOMER, "--port", str(rpc_port),
+            "--peer-port", str(peer_port), "--block-time", "0.2"]  # fmt: skip
+    with log.open("wb") as out_file:
+        return subprocess.Popen(argv, env=env, stdout=out_file, stderr=out_file, stdin=subprocess.DEVNULL)
+
+
 def test_a_joined_firm_runs_a_node_from_its_directory_peers_from_the_chain(founders: Founders, tmp_path: Path) -> None:
     description = load_description(founders.directory)
     backend = RpcBackend(founders.url, tls=founders.tls)
@@ -143,29 +189,16 @@ def test_a_joined_firm_runs_a_node_from_its_directory_peers_from_the_chain(found
     back = publish_node_endpoints(trust, at_init, signers)  # a URL is recorded once: init's were retired above
     assert len(back) == 2 and all("was retired on chain before and cannot be recorded again" in x for x in back), back
 
-    # the firm joins from its own directory and is admitted (threshold 1)
-    firm, firm_pass = tmp_path / "epsilon", tmp_path / "epsilon.pass"
-    firm_pass.write_text(FIRM_PASSPHRASE)
-    copy = tmp_path / "consortium.json"
-    copy.write_text((founders.directory / "consortium.json").read_text())
-    out = run(firm, firm_pass, founders.url, "member", "join", NEWCOMER, "--name", "Epsilon Securities",
-              "--consortium", str(copy), "--roles", "member")  # fmt: skip
-    fingerprint = re.search(r"CA fingerprint  (0x[0-9a-f]{64})", out)
-    assert fingerprint is not None and "not checked against the chain" in out, out
-    run(founders.directory, founders.passphrase_file, founders.url, "member", "propose", "admit", "--request",
-        str(firm / "admission-request.json"), "--ca-fingerprint", fingerprint.group(1), "--as", "op")  # fmt: skip
+    # the firm joins from its own directory, is admitted (threshold 1) and has its keys relayed
+    joined = admitted_firm(founders, tmp_path, "member")
+    firm, firm_pass = joined.directory, joined.passphrase_file
     shown = json.loads(run(founders.directory, founders.passphrase_file, founders.url, "member", "show", NEWCOMER,
                            "--json"))  # fmt: skip
     assert shown["status"] == "active", shown
-    # its keys, signed in its directory, sent by a member: the founders' nodes refuse the firm until its CA is on chain
-    publication = tmp_path / "keys.json"
-    run(firm, firm_pass, founders.url, "member", "keys", "publish", "--sign-only", str(publication), "--as", NEWCOMER)
-    run(founders.directory, founders.passphrase_file, founders.url, "member", "keys", "relay", str(publication),
-        "--as", "op")  # fmt: skip
     rpc_port, peer_port = free_port(), free_port()
     firm_peer = f"https://127.0.0.1:{peer_port}"
-    assert f"added #3 node-endpoint of {NEWCOMER}" in run(
-        firm, firm_pass, founders.url, "member", "keys", "add", "node-endpoint", "--url", firm_peer, "--as", NEWCOMER
+    assert f"added #3 node-endpoint of {NEWCOMER}" in joined.run(
+        founders, "member", "keys", "add", "node-endpoint", "--url", firm_peer, "--as", NEWCOMER
     )
 
     # a copy of consortium.json whose genesis was altered is refused before anything is written; a file without
@@ -183,12 +216,8 @@ def test_a_joined_firm_runs_a_node_from_its_directory_peers_from_the_chain(found
     assert member_genesis(dataclasses.replace(description, genesis=None), backend) == recorded
 
     # its node, from its directory: no --peer, no genesis file given
-    env = {**os.environ, "CONSORTIUM_PASSPHRASE": FIRM_PASSPHRASE, "PYTHONUNBUFFERED": "1"}
     log = tmp_path / "epsilon-node.log"
-    argv = [sys.executable, "-m", "cli.main", "node", str(firm), "--org", NEWCOMER, "--port", str(rpc_port),
-            "--peer-port", str(peer_port), "--block-time", "0.2"]  # fmt: skip
-    with log.open("wb") as out_file:
-        node = subprocess.Popen(argv, env=env, stdout=out_file, stderr=out_file, stdin=subprocess.DEVNULL)
+    node = start_firm_node(joined, rpc_port, peer_port, log)
     firm_url = f"http://127.0.0.1:{rpc_port}"
     try:
         head = int(consortium.backend.web3.eth.block_number)
@@ -258,45 +287,20 @@ def test_a_firm_admitted_as_a_validator_seals_and_proposes_from_its_own_director
     consortium = Consortium(founders.directory, load_description(founders.directory), backend)
     signers = {spec.org: consortium.signer(spec.org, PASSPHRASE.encode()) for spec in founders.specs}
     publish_node_endpoints(consortium.trust, {spec.org: spec.peer_url for spec in founders.specs}, signers)
-    firm, firm_pass = tmp_path / "epsilon", tmp_path / "epsilon.pass"
-    firm_pass.write_text(FIRM_PASSPHRASE)
-    copy = tmp_path / "consortium.json"
-    copy.write_text((founders.directory / "consortium.json").read_text())
-    out = run(firm, firm_pass, founders.url, "member", "join", NEWCOMER, "--name", "Epsilon Securities",
-              "--consortium", str(copy), "--roles", "member,validator")  # fmt: skip
-    fingerprint = re.search(r"CA fingerprint  (0x[0-9a-f]{64})", out)
-    account = re.search(r"account         (0x[0-9a-fA-F]{40})", out)
-    assert fingerprint is not None and account is not None, out
-    run(founders.directory, founders.passphrase_file, founders.url, "member", "propose", "admit", "--request",
-        str(firm / "admission-request.json"), "--ca-fingerprint", fingerprint.group(1), "--as", "op")  # fmt: skip
-    admitted = int(backend.web3.eth.block_number)
-    publication = tmp_path / "keys.json"
-    run(firm, firm_pass, founders.url, "member", "keys", "publish", "--sign-only", str(publication), "--as", NEWCOMER)
-    run(
-        founders.directory,
-        founders.passphrase_file,
-        founders.url,
-        "member",
-        "keys",
-        "relay",
-        str(publication),
-        "--as",
-        "op",
-    )  # fmt: skip  (op and alpha alone seal these: two of the three)
+    # op and alpha alone seal from the admission on, the relay of its keys included: two of the three
+    firm = admitted_firm(founders, tmp_path, "member,validator")
+    account = re.search(r"account         (0x[0-9a-fA-F]{40})", firm.joined)
+    assert account is not None, firm.joined
     rpc_port, peer_port = free_port(), free_port()
-    run(firm, firm_pass, founders.url, "member", "keys", "add", "node-endpoint", "--url",
-        f"https://127.0.0.1:{peer_port}", "--as", NEWCOMER)  # fmt: skip
+    firm.run(founders, "member", "keys", "add", "node-endpoint", "--url", f"https://127.0.0.1:{peer_port}", "--as",
+             NEWCOMER)  # fmt: skip
     seals = RpcBackend(founders.url, 5.0, lean=True, chain_id=CHAIN_ID, tls=founders.tls)
-    after = seals.request("consortium_getSeals", [hex(admitted + 1)])
+    after = seals.request("consortium_getSeals", [hex(firm.admitted + 1)])
     assert after["valid"] is True and account.group(1).lower() in [v.lower() for v in after["validators"]], after
     assert after["quorum"] == 2 and account.group(1).lower() not in [v.lower() for v in after["signers"]], after
 
-    env = {**os.environ, "CONSORTIUM_PASSPHRASE": FIRM_PASSPHRASE, "PYTHONUNBUFFERED": "1"}
     log = tmp_path / "epsilon-node.log"
-    argv = [sys.executable, "-m", "cli.main", "node", str(firm), "--org", NEWCOMER, "--port", str(rpc_port),
-            "--peer-port", str(peer_port), "--block-time", "0.2"]  # fmt: skip
-    with log.open("wb") as out_file:
-        node = subprocess.Popen(argv, env=env, stdout=out_file, stderr=out_file, stdin=subprocess.DEVNULL)
+    node = start_firm_node(firm, rpc_port, peer_port, log)
     firm_url = f"http://127.0.0.1:{rpc_port}"
     op = consortium.signer("op", PASSPHRASE.encode())
     try:
