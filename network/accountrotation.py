@@ -39,7 +39,7 @@ from chain.tx import Signer
 from network._pem import PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, OrgPaths, encrypt, eth_address, secp256k1_scalar
 from network.description import ConsortiumDescription
 from network.errors import NetworkError
-from network.identity import IdentityError, load_account_key, load_private_key
+from network.identity import IdentityError, load_account_key, load_account_key_file
 from notary.durable import replace_file
 
 if TYPE_CHECKING:
@@ -181,9 +181,6 @@ def _staged(path: Path, passphrase: bytes) -> bytes | None:
     if not path.is_file():
         return None
     try:
-        key = load_private_key(path, passphrase)
+        return load_account_key_file(path, passphrase)
     except IdentityError as exc:
         raise AccountRotationError(f"the staged account key cannot be used: {exc}") from None
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256K1):
-        raise AccountRotationError(f"the staged account key {path} is not a secp256k1 key")
-    return secp256k1_scalar(key)

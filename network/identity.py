@@ -185,6 +185,7 @@ __all__ = [
     "issue_service_certificate",
     "key_suite",
     "load_account_key",
+    "load_account_key_file",
     "load_crl",
     "load_gateway_key",
     "load_identity_key",
@@ -460,9 +461,18 @@ def load_org_public(root: Path, org_id: OrgId) -> OrgPublic:
 def load_account_key(root: Path, org_id: OrgId, passphrase: bytes) -> bytes:
     """The org's Ethereum account private key: 32 bytes (secp256k1 scalar, big-endian)."""
     paths = OrgPaths.of(root, org_id)
-    key = _load_private(paths, paths.account_key, passphrase)
+    return _account_scalar(_load_private(paths, paths.account_key, passphrase), paths.account_key)
+
+
+def load_account_key_file(path: Path, passphrase: bytes) -> bytes:
+    """An account private key from the encrypted PKCS#8 PEM file ``path`` (a rotation's staged one, ``identity
+    rotate-account``): as :func:`load_account_key`, :class:`IdentityError` or :class:`PassphraseError` if not."""
+    return _account_scalar(load_private_key(path, passphrase), path)
+
+
+def _account_scalar(key: PrivateKeyTypes, path: Path) -> bytes:
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256K1):
-        raise IdentityError(f"{paths.account_key} does not hold a secp256k1 key")
+        raise IdentityError(f"{path} does not hold a secp256k1 key")
     return secp256k1_scalar(key)
 
 
