@@ -553,11 +553,9 @@ def witness_init(directory: Path, org: str, checkpoint_file: Path | None) -> Non
     from notary.witness.state import init_witness
 
     description = load_description(directory)
-    tls = None
-    if org not in witness_orgs(description) and description.chain_url.startswith("https://"):
-        # a member admitted later, checked on a node serving members only: ORG's admin identity, as serve shows it
-        tls = root_chain_tls(directory, description.chain_url, command_passphrase(None))
-    _check_witness(description, org, tls=tls)
+    _check_witness(
+        description, org, tls=_joined_witness_tls(directory, description, org, lambda: command_passphrase(None))
+    )
     checkpoint = note = None
     if checkpoint_file is not None:
         note = checkpoint_file.read_bytes()
@@ -593,8 +591,7 @@ def witness_serve(
     description = load_description(directory)
     passphrase = command_passphrase(passphrase_file)
     private_key = load_witness_key(directory, OrgId(org), passphrase, description.crypto)
-    on_chain = org not in witness_orgs(description) and bool(description.chain_url)  # a member admitted later
-    tls = root_chain_tls(directory, description.chain_url, passphrase) if on_chain else None
+    tls = _joined_witness_tls(directory, description, org, lambda: passphrase)
     _check_witness(description, org, lambda: public_bytes(private_key), tls)
     view = _witness_view(
         description,
@@ -610,6 +607,16 @@ def witness_serve(
     )
     configure_json_logging("notary.witness")
     serve(config, host, port)
+
+
+def _joined_witness_tls(
+    directory: Path, description: ConsortiumDescription, org: str, passphrase: Callable[[], bytes]
+) -> ClientTls | None:
+    """For a member admitted later (no witness of consortium.json's policy), checked on a node serving members only
+    (an https chain URL): ORG's admin identity in ``directory`` (or the root options' certificate); None otherwise."""
+    if org in witness_orgs(description) or not description.chain_url.startswith("https://"):
+        return None
+    return root_chain_tls(directory, description.chain_url, passphrase())
 
 
 def _witness_view(description: ConsortiumDescription, tls: ClientTls | None) -> TrustView | None:
