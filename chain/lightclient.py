@@ -72,7 +72,8 @@ class JsonRpc(Protocol):
 @dataclass(frozen=True, slots=True)
 class VerifiedHeader:
     """A header this client accepted. ``validators``: the set it names, which seals the next block;
-    ``sealed_by``: the validators of its parent's set whose seals were counted (empty for a trusted start)."""
+    ``sealed_by``: the validators of its parent's set whose seals were counted (empty for a trusted start and for
+    a header accepted by its child's parent hash); ``parent_hash``: the hash it names as its parent's."""
 
     number: int
     hash: bytes
@@ -81,6 +82,7 @@ class VerifiedHeader:
     round: int
     validators: tuple[bytes, ...]
     sealed_by: tuple[bytes, ...]
+    parent_hash: bytes = b""
 
 
 def _quantity(value: object, what: str) -> int:
@@ -145,6 +147,7 @@ def _accepted(fields: list[Any], digest: bytes, extra: ExtraData, sealed_by: Seq
         extra.round,
         tuple(extra.validators),
         tuple(sealed_by),
+        bytes(fields[PARENT]),
     )
 
 
@@ -241,6 +244,33 @@ def follow(
             header = check_child(header, block)
         if progress is not None:
             progress(header.number, target)
+    return header
+
+
+def check_parent(child: VerifiedHeader, block: object) -> VerifiedHeader:
+    """The header before ``child``, accepted when it hashes to ``child``'s parent hash: the hash commits to every
+    field (the validator set it names among them), so a header accepted is as trusted as its child. Its seals are
+    not counted (``sealed_by`` is empty): its child's seals already committed to it."""
+    number = child.number - 1
+    fields, digest, extra = _decode(number, block)
+    if digest != child.parent_hash:
+        raise HeaderChainError(
+            number, f"hashes to 0x{digest.hex()}, not block {child.number}'s parent hash 0x{child.parent_hash.hex()}"
+        )
+    return _accepted(fields, digest, extra, ())
+
+
+def walk_back(rpc: JsonRpc, start: VerifiedHeader, target: int) -> VerifiedHeader:
+    """Walk from ``start`` back to block ``target`` by parent hashes (``check_parent``): an earlier block proven
+    from a later trusted one without following the chain from the genesis again."""
+    if not 0 <= target <= start.number:
+        raise HeaderChainError(target, f"is not before the trusted block {start.number}")
+    header = start
+    while header.number > target:
+        numbers = range(header.number - 1, max(target, header.number - HEADER_BATCH) - 1, -1)
+        blocks = rpc.batch([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
+        for block in blocks:
+            header = check_parent(header, block)
     return header
 
 

@@ -369,9 +369,13 @@ def evidence_roots(
     bundle: Any, consortium: Path, validators: Sequence[str], chain_url: str | None, offline: bool,
     chain_cert: Path | None, chain_key: Path | None, chain_ca: Path | None,
 ) -> TrustRoots:  # fmt: skip
-    """The trust roots ``verify evidence`` checks ``bundle`` under: ``consortium.json``'s, with the validators
-    given, and the witness and log keys valid on chain at the block that anchored the bundle's checkpoint, or with
-    ``offline`` the ones ``consortium.json`` lists. A usage error (exit 2) for options that cannot work."""
+    """The trust roots ``verify evidence`` checks ``bundle`` under: ``consortium.json``'s, and the witness and log
+    keys valid on chain at the block that anchored the bundle's checkpoint, or with ``offline`` the ones
+    ``consortium.json`` lists. The seals count under the validators given, else (reading the consortium's own
+    chain) under the set of the anchor's block proven from the founding validators, from the header kept in
+    ``verified-chain/`` beside the file when it is before that block (``network.witnesskeys.prove_anchor_block``),
+    else (offline, an external chain) under the founding validators. A usage error (exit 2) for options that
+    cannot work."""
     roots = _roots(consortium)
     if validators:
         for address in validators:
@@ -384,7 +388,21 @@ def evidence_roots(
             raise click.UsageError("--offline reads no chain: drop --chain-url, --chain-cert and --chain-ca")
         return with_witnesses(roots, description, offline_witnesses(description))
     backend = chain_backend(description, chain_url, chain_cert, chain_key, chain_ca, directory=consortium.parent)
-    roots, _ = witness_keys_for(chain_keys(description, backend), roots, claimed_checkpoint_size(bundle))
+    keys = chain_keys(description, backend)
+    if validators:  # the set given counts every seal: nothing to prove
+        roots, _ = witness_keys_for(keys, roots, claimed_checkpoint_size(bundle))
+        return roots
+    from network.grantterms import trusted_heads
+    from network.keptheader import cli_header_path
+
+    # the anchor's block and the set that sealed it, proven from the founders (or the header kept beside the file)
+    keys.heads = trusted_heads(backend, description, cli_header_path(consortium.parent))
+    try:
+        roots, _ = keys.evidence_roots(roots, bundle)
+    except Exception as exc:  # as witness_keys_for: the chain could not be read
+        _chain_unreadable(keys.backend, exc)
+    if keys.heads is not None and keys.heads.keep_problem is not None:
+        click.echo(f"warning: the newest trusted header is not kept: {keys.heads.keep_problem}", err=True)
     return roots
 
 

@@ -33,6 +33,7 @@ from explorer.state import ChainState
 from network.description import load_description
 from network.equivocationsources import equivocation_sources
 from network.gatewaykeys import following_gateway_key
+from network.grantterms import trusted_heads
 from network.identity import load_gateway_key
 from network.keyrotation import ChainKeyFile
 from network.logins import Authenticator
@@ -47,6 +48,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("explorer.service")
 
 INDEX_DIR = "explorer"
+#: The last header the explorer's light client accepted (``network.keptheader``), in :data:`INDEX_DIR`, and how
+#: many headers after the one kept it writes it again.
+KEPT_HEADER = "verified-header.json"
+KEEP_EVERY = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +133,9 @@ def build(options: ExplorerOptions) -> Explorer:
     witness_keys = None
     if trust is not None:  # the witnesses counted for a checkpoint: the chain's at its anchor's block
         backend = RpcBackend(chain_url, 10.0, chain_id=description.chain_id, tls=options.chain_tls)
-        witness_keys = ChainWitnessKeys(description, backend, view=trust)
+        # an anchor's block proven from the founding validators, from the header kept in the explorer's directory
+        heads = trusted_heads(backend, description, index_dir / KEPT_HEADER, keep_every=KEEP_EVERY)
+        witness_keys = ChainWitnessKeys(description, backend, view=trust, heads=heads)
     roots = roots_from_description(description)
     recorder = None
     notary_auth = None

@@ -45,10 +45,11 @@ from network.logsetup import chain_log_keys, chain_witness_keys, log_origin, wit
 from notary.checkpointer import WitnessPolicy
 from notary.logkeys import LogKeys
 from notary.logsuite import WitnessVerifier
-from notary.verify import TrustRoots
+from notary.verify import ProvenBlock, TrustRoots
 
 if TYPE_CHECKING:
     from chain.backend import Backend
+    from chain.contracts.privatecheck import TrustedHeads
     from chain.trustview import TrustSnapshot, TrustView
 
 #: What ``CheckpointWitnesses.describe`` says of the offline fallback.
@@ -137,6 +138,44 @@ def claimed_checkpoint_size(bundle: object) -> int | None:
     return size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None
 
 
+def claimed_anchor_block(bundle: object) -> int | None:
+    """The number of the block an evidence bundle's anchor claims; None when it has no anchor (pending) or it is
+    malformed (the steps that read it say so)."""
+    from notary.bundle import EvidenceBundle
+
+    if isinstance(bundle, EvidenceBundle):
+        return None if bundle.anchor is None else bundle.anchor.block.number
+    anchor = bundle.get("anchor") if isinstance(bundle, Mapping) else None
+    block = anchor.get("block") if isinstance(anchor, Mapping) else None
+    number = block.get("number") if isinstance(block, Mapping) else None
+    return number if isinstance(number, int) and not isinstance(number, bool) and number >= 0 else None
+
+
+def prove_anchor_block(heads: TrustedHeads, number: int) -> ProvenBlock:
+    """Block ``number`` and the validator set that sealed it, proven by ``heads`` from the founding validators
+    (``chain.contracts.privatecheck.TrustedHeads.sealers``); a header it does not accept, or a node's refusal, as
+    the ``problem``. A node that cannot be reached raises its ``BackendError``."""
+    from chain.errors import BackendError, BatchAnswerError, ChainError, RpcAnswerError
+
+    try:
+        validators, header = heads.sealers(number)
+    except ChainError as exc:
+        if isinstance(exc, BackendError) and not isinstance(exc, (RpcAnswerError, BatchAnswerError)):
+            raise
+        return ProvenBlock(number, problem=f"block {number} is not proven from the founding validators: {exc}")
+    if heads.resumed_from is not None and heads.resumed_from <= number:
+        start = f"from the header of block {heads.resumed_from} kept before"
+    else:
+        start = "from the founding validators of consortium.json"
+    parent = "the founding set" if number == 1 else f"the set block {number - 1} names"
+    return ProvenBlock(
+        number,
+        header.hash,
+        tuple("0x" + v.hex() for v in validators),
+        f"counted under {parent}, block {number} proven {start} through the node",
+    )
+
+
 def offline_witnesses(description: ConsortiumDescription) -> CheckpointWitnesses:
     """``consortium.json``'s witnesses, keys and policy: the explicit offline fallback."""
     policy = witness_policy(description)
@@ -183,6 +222,7 @@ class ChainWitnessKeys:
         *,
         recheck_s: float = ANCHOR_RECHECK_S,
         clock: Callable[[], float] = time.monotonic,
+        heads: TrustedHeads | None = None,
     ) -> None:
         from chain.contracts import AuditAnchorClient
         from chain.contracts.registry import ConsortiumRegistryClient
@@ -216,6 +256,11 @@ class ChainWitnessKeys:
         self._anchored: OrderedDict[int, tuple[int, bytes, float]] = OrderedDict()
         self._recheck_s = recheck_s
         self._clock = clock
+        #: the light client that proves an evidence bundle's anchor block and the set that sealed it
+        #: (:meth:`evidence_roots`); None: the seals count under the trust roots' validators
+        self.heads = heads
+        #: anchor block number -> that block and its sealing set, as :attr:`heads` proved them
+        self._proven: OrderedDict[int, ProvenBlock] = OrderedDict()
 
     def head(self) -> int:
         from chain.backend import head_number
@@ -318,6 +363,32 @@ class ChainWitnessKeys:
         """``roots`` with the witnesses valid for the checkpoint of ``size``, and those witnesses."""
         chosen = self.for_checkpoint(size)
         return with_witnesses(roots, self.description, chosen), chosen
+
+    def evidence_roots(self, roots: TrustRoots, bundle: object) -> tuple[TrustRoots, CheckpointWitnesses]:
+        """:meth:`roots` for an evidence bundle (parsed, or its JSON); with :attr:`heads`, also the block its anchor
+        claims proven from the founding validators, whose validator set then counts its seals
+        (``notary.verify.ProvenBlock``: a set changed by governance since the genesis is followed). A header the
+        light client does not accept becomes the seals step's failure; a node that cannot be reached raises."""
+        roots, chosen = self.roots(roots, claimed_checkpoint_size(bundle))
+        return self.with_anchor_block(roots, bundle), chosen
+
+    def with_anchor_block(self, roots: TrustRoots, bundle: object) -> TrustRoots:
+        """``roots`` with the block ``bundle``'s anchor claims, proven by :attr:`heads` (unchanged without them, or
+        for a bundle not anchored). A block proven is kept by number (``cache_size`` at most): an anchor block is
+        proven once, whatever number of bundles it anchors; one not proven is tried again at the next ask."""
+        number = claimed_anchor_block(bundle)
+        if self.heads is None or number is None or number < 1:
+            return roots
+        with self._lock:
+            proven = self._proven.get(number)
+            if proven is not None:
+                self._proven.move_to_end(number)
+        if proven is None:
+            proven = prove_anchor_block(self.heads, number)
+            if proven.problem is None:
+                with self._lock:
+                    _keep_recent(self._proven, number, proven, self._cache_size)
+        return dataclasses.replace(roots, anchor_block=proven)
 
     def _current_records(self) -> TrustSnapshot:
         """Every record of the directory, as last read at a head (the view's, when it has read the chain)."""

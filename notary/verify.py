@@ -107,6 +107,20 @@ def verifiers_of(keys: WitnessVerifier | tuple[WitnessVerifier, ...]) -> tuple[W
 
 
 @dataclass(frozen=True, slots=True)
+class ProvenBlock:
+    """The block a bundle's anchor claims, as a light client proved it from the founding validators
+    (``network.witnesskeys.ChainWitnessKeys.evidence_roots``): its ``number``, its ``hash`` on the chain and the
+    validator set that seals it (the one its parent names), said in ``source``; or ``problem``, why it could not be
+    proven (the seals step then fails with it)."""
+
+    number: int
+    hash: bytes = b""
+    validators: tuple[str, ...] = ()
+    source: str = ""
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TrustRoots:
     """What a verifier trusts, all public: from ``consortium.json`` (``network.logsetup.roots_from_description``),
     its witnesses and policy replaced by those valid on chain for the checkpoint (``network.witnesskeys``).
@@ -136,6 +150,9 @@ class TrustRoots:
     log_keys: LogKeys | None = None
     #: where the log key comes from, said with the checkpoint's verdict (``network.witnesskeys``); None: not said
     log_key_source: str | None = None
+    #: The anchor's block proven from the founding validators, whose set then counts the seals instead of
+    #: ``validators`` (the set of that block, a change by governance followed); None: ``validators``.
+    anchor_block: ProvenBlock | None = None
 
     def counted_under(self, verdict: str) -> str:
         """``verdict`` on the cosignatures, with the source of the witness keys it was reached under."""
@@ -661,7 +678,10 @@ def _step_block_hash(s: _State) -> str:
 
 def _step_seals(s: _State) -> str:
     header = _header(s)
-    validators = [_address(v) for v in s.roots.validators]
+    proven = s.roots.anchor_block
+    if proven is not None:
+        _check_proven(proven, header)
+    validators = [_address(v) for v in (s.roots.validators if proven is None else proven.validators)]
     if not validators:
         raise _SkipError(
             "the trust roots name no validators for this chain: the block is not proven to be on the chain; "
@@ -679,7 +699,21 @@ def _step_seals(s: _State) -> str:
         detail = f"{exc.valid} valid seal(s) from the validators ({who}); {exc.needed} of {exc.validators} needed"
         raise _FailError(detail) from exc
     n = len(set(validators))
-    return f"sealed by {len(valid)} of {n} validators (quorum {quorum(n)}) in round {extra.round}: {who}"
+    said = f"sealed by {len(valid)} of {n} validators (quorum {quorum(n)}) in round {extra.round}: {who}"
+    return said if proven is None else f"{said}; {proven.source}"
+
+
+def _check_proven(proven: ProvenBlock, header: list[Any]) -> None:
+    """The seals step fails unless the bundle's header is the block the light client proved at its number."""
+    if proven.problem is not None:
+        raise _FailError(proven.problem)
+    number = _rlp_int(header[HEADER_NUMBER], "block number")
+    digest = block_hash(header)
+    if number != proven.number or digest != proven.hash:
+        raise _FailError(
+            f"the header is block {number} 0x{digest.hex()}, but the chain's block {proven.number} is "
+            f"0x{proven.hash.hex()} ({proven.source})"
+        )
 
 
 _STEPS: tuple[tuple[str, Callable[[_State], str]], ...] = (
@@ -741,6 +775,7 @@ __all__ = [
     "FORMATS",
     "STEP_NAMES",
     "DecodedTransaction",
+    "ProvenBlock",
     "Step",
     "TrustRoots",
     "WitnessKeys",

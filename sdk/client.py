@@ -828,11 +828,14 @@ class MemberClient:
         receipt are checked under the log key valid at that same block (a log whose key rotated, docs/trust.md,
         "The log's key over time"), both read from ``chain`` (:class:`network.witnesskeys.ChainWitnessKeys`): a URL
         (with ``chain_tls``, a member's client certificate for a node serving members only), a ready
-        ``ChainWitnessKeys``, or by default consortium.json's chain URL. ``offline=True`` reads no chain and counts
-        consortium.json's witnesses under consortium.json's log key, trusting the file. Every other step is
-        offline."""
+        ``ChainWitnessKeys``, or by default consortium.json's chain URL. The seals of the anchor's block count
+        under the validator set that sealed it, proven from consortium.json's founding validators header by header
+        through that chain (a set changed by governance is followed; a ``ChainWitnessKeys`` given without ``heads``
+        counts them under the founding set). ``offline=True`` reads no chain, counts consortium.json's witnesses
+        under consortium.json's log key and the seals under its founding validators, trusting the file. Every
+        other step is offline."""
         from network.logsetup import roots_from_description
-        from network.witnesskeys import claimed_checkpoint_size, offline_witnesses, with_witnesses
+        from network.witnesskeys import offline_witnesses, with_witnesses
 
         witness_keys = None
         if isinstance(description, TrustRoots):
@@ -843,7 +846,7 @@ class MemberClient:
             witness_keys = chosen.to_json()
         else:
             keys = chain if isinstance(chain, ChainWitnessKeys) else _chain_witness_keys(description, chain, chain_tls)
-            roots, chosen = keys.roots(roots_from_description(description), claimed_checkpoint_size(evidence))
+            roots, chosen = keys.evidence_roots(roots_from_description(description), evidence)
             witness_keys = chosen.to_json()
         if isinstance(evidence, EvidenceBundle):
             event_id: object = evidence.event_id
@@ -864,12 +867,14 @@ def _chain_witness_keys(description: ConsortiumDescription, url: str | None, tls
     CAs of consortium.json, as the CLI trusts it; without ``tls`` no certificate is shown, so a node serving members
     only refuses with its own reason (``no_certificate``)."""
     from chain.backend import RpcBackend
+    from network.grantterms import trusted_heads
     from network.nodeaccess import client_tls
 
     url = url or description.chain_url
     if tls is None and url.startswith("https://"):
         tls = client_tls(description, None, None, None, None)
-    return ChainWitnessKeys(description, RpcBackend(url, tls=tls))
+    backend = RpcBackend(url, tls=tls)
+    return ChainWitnessKeys(description, backend, heads=trusted_heads(backend, description))
 
 
 def parse_receipt(document: object) -> EvidenceReceipt:

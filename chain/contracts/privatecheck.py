@@ -222,7 +222,8 @@ class TrustedHeads:
     genesis, whose validator set must be ``founders`` (the consortium's founding validators), each next one only
     when a quorum of the set its parent names sealed it. The newest accepted header is kept in memory, so a later
     block costs only the headers after it (one ``eth_getBlockByNumber`` batch per 200); an earlier block than the
-    newest one is followed from the genesis again.
+    newest one is proven back from it by parent hashes when it is nearer the newest than the genesis
+    (``chain.lightclient.walk_back``), else followed from the genesis again.
 
     With ``keep``, the newest accepted header is also kept there (``keep_every`` headers after the one kept last,
     and at :meth:`keep_now`), and the first walk resumes from the header kept there instead of the genesis
@@ -277,6 +278,14 @@ class TrustedHeads:
         :class:`UnprovenError` if the kept header is refused)."""
         return self.toward(number)
 
+    def sealers(self, number: int) -> tuple[tuple[bytes, ...], VerifiedHeader]:
+        """The validator set that seals block ``number`` (the one its parent names: the founding set for block
+        1) and block ``number``'s header, both accepted (as :meth:`at`; the parent back from the block, by its
+        parent hash)."""
+        header = self.at(number)
+        parent = self.at(number - 1) if number > 1 else self._genesis_header()
+        return parent.validators, header
+
     def toward(self, number: int, step: int | None = None) -> VerifiedHeader:
         """As :meth:`at`, walking at most ``step`` headers: the header reached, block ``number``'s or an earlier
         one (a long walk in steps, releasing the lock between them, as a gateway's header follower does)."""
@@ -285,6 +294,12 @@ class TrustedHeads:
         if number < 1:
             raise lightclient.HeaderChainError(number, "block 0 carries no seals: its state cannot be proven here")
         with self._lock:
+            newest = self._newest
+            if newest is not None and number < newest.number and newest.number - number < number:
+                # nearer the newest header than the genesis: back by parent hashes (kept headers stay as they are)
+                header = lightclient.walk_back(self.rpc, newest, number)
+                self.headers_checked += newest.number - number
+                return header
             start = self._start(number)
             target = number if step is None else min(number, start.number + step)
             header = lightclient.follow(self.rpc, start, target)

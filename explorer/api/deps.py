@@ -133,7 +133,15 @@ class Explorer:
         checkpoint (``chosen``: those already looked up for it, ``witnesses_for(claimed_checkpoint_size(bundle))``)."""
         if chosen is None:
             chosen = self.witnesses_for(claimed_checkpoint_size(bundle))
-        return with_witnesses(self.roots, self.description, chosen)
+        roots = with_witnesses(self.roots, self.description, chosen)
+        if self.witness_keys is None:
+            return roots
+        try:  # the anchor's block and the set that sealed it, proven from the founding validators
+            return self.witness_keys.with_anchor_block(roots, bundle)
+        except Exception as exc:  # a node that cannot be reached, as above
+            raise ChainUnavailableError(
+                f"the anchor's block cannot be proven from the chain: {exc.__class__.__name__}: {exc}"
+            ) from exc
 
     def verified(self, bundle: EvidenceBundle, chosen: CheckpointWitnesses) -> tuple[Step, ...]:
         """``verify_evidence(bundle, roots_for(bundle, chosen))``, kept for the same bundle object under the same
@@ -148,8 +156,10 @@ class Explorer:
         kept = self._verdicts.get(key)
         if kept is not None and kept[0] is bundle and kept[1] is chosen:
             return kept[2]
-        steps = tuple(verify_evidence(bundle, self.roots_for(bundle, chosen)))
-        self._verdicts.put(key, (bundle, chosen, steps))  # the objects held: their ids are not reused meanwhile
+        roots = self.roots_for(bundle, chosen)
+        steps = tuple(verify_evidence(bundle, roots))
+        if roots.anchor_block is None or roots.anchor_block.problem is None:  # a block not proven: asked again
+            self._verdicts.put(key, (bundle, chosen, steps))  # the objects held: their ids are not reused meanwhile
         return steps
 
     def keys(self, size: int | None = None, chosen: CheckpointWitnesses | None = None) -> ConsortiumKeysJSON:

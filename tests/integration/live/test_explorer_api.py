@@ -279,6 +279,9 @@ def test_provenance_links_are_all_verified_once_anchored(live: Live, cast: dict[
                            "anchor", "block"]  # fmt: skip
     links = ("call", "entry", "inclusion", "checkpoint", "cosignatures", "anchor", "block")
     assert all(steps[s] is True for s in links), answer["steps"]
+    # the anchor's block and the set that sealed it proven from the founding validators (docs/trust.md)
+    block = next(s["detail"] for s in answer["steps"] if s["step"] == "block")
+    assert "proven from the" in block and "through the node" in block, block
     # The grant and asset links are True, or None when chain time and the gateway's clock cannot order them.
     assert steps["grant"] is not False and steps["asset_version"] is not False, answer["steps"]
 

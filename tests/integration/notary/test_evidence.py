@@ -262,6 +262,13 @@ def test_evidence_at_each_stage_verifies_with_the_consortium_file(ledger: Ledger
     assert "sealed by 1 of 1 validators" in r.stdout
     assert "cosigned by alpha, op, reg" in r.stdout
     anchor_block = anchored["anchor"]["block"]["number"]
+    # the seals count under the set that sealed the block, proven from the founders through the node; the next
+    # run resumes from the header this one kept beside consortium.json
+    proven = f"counted under the set block {anchor_block - 1} names, block {anchor_block} proven from the"
+    assert f"{proven} founding validators of consortium.json through the node" in r.stdout, r.stdout
+    r = verify_file(ledger, anchored, tmp_path / "anchored.json")
+    assert r.returncode == 0, shown(r)
+    assert f"{proven} header of block {anchor_block} kept before through the node" in r.stdout, r.stdout
     assert f"witness keys valid on chain at block {anchor_block} (the anchor's block)" in r.stdout, r.stdout
 
 

@@ -7,6 +7,7 @@ The trie walk is cross-checked against py-trie's ``HexaryTrie``, a verifier that
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from trie.hexary import HexaryTrie
 
 from chain import lightclient
 from chain.contracts.layout import LayoutError, StorageLayout, read
+from chain.contracts.privatecheck import TrustedHeads
 from chain.contracts.proven import NoContractError, ProvenState
 from chain.errors import MalformedError
 from chain.ids import MemberStatus, Role, name_to_bytes32
@@ -83,6 +85,38 @@ def test_the_chain_of_trust_follows_a_change_of_the_validator_set(chain: Chain) 
     # A walk may also start from a block verified before.
     middle = lightclient.trust_header(lightclient.block_at(rpc, 2), 2, seen[1].hash)
     assert lightclient.follow(rpc, middle, 5) == seen[4]
+
+
+def test_an_earlier_header_is_proven_back_from_a_later_one_by_parent_hashes(chain: Chain) -> None:
+    rpc = rpc_of(chain)
+    genesis = lightclient.trust_genesis(lightclient.block_at(rpc, 0), founders(chain))
+    forward = [lightclient.follow(rpc, genesis, n) for n in range(1, 6)]
+    for n in range(0, 5):
+        back = lightclient.walk_back(rpc, forward[4], n)
+        want = genesis if n == 0 else forward[n - 1]
+        assert (back.number, back.hash, back.validators, back.parent_hash) == (
+            want.number, want.hash, want.validators, want.parent_hash,
+        )  # fmt: skip
+        assert back.sealed_by == ()  # proven by its child's parent hash, not by its own seals
+    with pytest.raises(HeaderChainError, match="is not before the trusted block 5"):
+        lightclient.walk_back(rpc, forward[4], 6)
+    # a block 2 that names other validators (and so hashes otherwise) is refused on the way back
+    changed = tamper_block(2, lambda b: {**with_extra(b, replace(extra_of(b), validators=())), "hash": None})
+    with pytest.raises(HeaderChainError, match=r"block 2: hashes to 0x.*, not block 3's parent hash 0x"):
+        lightclient.walk_back(rpc_of(chain, changed), forward[4], 1)
+
+
+def test_trusted_heads_go_back_from_the_newest_header_when_it_is_nearer_than_the_genesis(chain: Chain) -> None:
+    rpc = rpc_of(chain)
+    heads = TrustedHeads(rpc, founders(chain))
+    validators, header = heads.sealers(4)
+    assert heads.headers_checked == 4 + 1  # four forward from the genesis, then block 3 back from block 4
+    assert header.number == 4 and validators == heads.at(3).validators == tuple(sorted(validators))
+    assert heads.headers_checked == 5 + 1 and heads.newest is not None and heads.newest.number == 4
+    heads.at(1)  # nearer the genesis: followed from it again
+    assert heads.headers_checked == 6 + 1
+    validators, header = heads.sealers(1)  # the founding set seals block 1
+    assert validators == (address(chain.accounts["op"]),) and header.number == 1
 
 
 def test_registry_records_are_proven_from_the_state(chain: Chain) -> None:

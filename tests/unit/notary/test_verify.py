@@ -29,10 +29,14 @@ from eth_utils.crypto import keccak
 from web3 import Web3
 
 from chain.contracts import anchor_message
+from chain.contracts.privatecheck import TrustedHeads
+from chain.ids import Role, name_to_bytes32
+from chain.node import blocks as node_blocks
 from chain.node.node import Genesis, Node
 from chain.node.rpc import RpcServer
-from chain.seal import ExtraData, block_hash, commit_digest, seal_digest
+from chain.seal import ExtraData, add_seals, block_hash, commit_digest, seal_digest, sign_seal
 from contracts import load_artifact
+from network.witnesskeys import prove_anchor_block
 from notary.bundle import FORMAT_V1, FORMAT_V2, AnchorEvidence, AnchorProofs, EvidenceBundle
 from notary.checkpointer import WitnessPolicy
 from notary.errors import MalformedError, NotFoundError
@@ -63,7 +67,12 @@ from notary.verify import (
 )
 from suite.sm2 import DEFAULT_ID, SM2PrivateKey
 from tests.support.clock import FIXED_NOW_S
+from tests.support.inprocess_rpc import InProcessRpc, Tamper
 from tests.support.notary_events import event
+from tests.unit.chain.test_node import registry_call
+from tests.unit.chain.test_node import sign as sign_tx
+from tests.unit.chain.test_validator_set import Chain as ValidatorChain
+from tests.unit.chain.test_validator_set import address as validator_address
 
 ORIGIN = "test-consortium/audit-log"
 CHAIN_ID = 20261
@@ -1228,3 +1237,106 @@ def test_an_evidence_body_its_model_refuses_is_fastapis_response_validation_erro
     with pytest.raises(ResponseValidationError) as refused:
         EVIDENCE({**world.bundle, "extra": 1})
     assert [e["loc"] for e in refused.value.errors()] == [("extra",)]
+
+
+# -- the seals counted under the set of the anchor's block, proven from the founders ----------------------------
+
+
+@dataclass
+class GovernedAnchor:
+    """The world's checkpoint anchored on a chain whose validator set governance grew from the founder ``op``
+    to ``op``, ``beta`` and ``gamma``; the anchor's block sealed by ``beta`` and ``gamma`` alone (a quorum of
+    three, none of it the founder's)."""
+
+    chain: ValidatorChain
+    bundle: dict[str, Any]
+    number: int
+    roots: TrustRoots  # the founder alone, as consortium.json names them
+
+    def heads(self, tamper: Tamper | None = None) -> TrustedHeads:
+        return TrustedHeads(InProcessRpc(RpcServer(self.chain.node), tamper), {validator_address(self.op)})
+
+    @property
+    def op(self) -> LocalAccount:
+        op: LocalAccount = self.chain.accounts["op"]
+        return op
+
+
+@pytest.fixture(scope="module")
+def governed(world: World) -> GovernedAnchor:
+    chain = ValidatorChain()
+    chain.accounts["gamma"] = Account.create()
+    chain.nonces["gamma"] = 0
+    for org in ("beta", "gamma"):  # one approval admits: each a validator from the next block
+        admit = registry_call(
+            "propose_admit", name_to_bytes32(org), org, int(Role.MEMBER | Role.VALIDATOR), b"\4" * 32,
+            [chain.accounts[org].address],
+        )  # fmt: skip
+        chain.send("op", chain.registry, admit)
+        chain.seal()
+    assert len(chain.validators()) == 3
+    checkpoint = world.bundle["checkpoint"]
+    size = checkpoint["size"]
+    body = checkpoint["note"].split("\n\n")[0] + "\n"
+    root = base64.b64decode(body.split("\n")[2])
+    raw_tx = sign_tx(chain.accounts["op"], chain.nonces["op"], ANCHOR_ADDRESS,
+                     calldata(ORIGIN, size, root, hashlib.sha256(body.encode()).digest()))  # fmt: skip
+    chain.node.submit(raw_tx)
+    chain.nonces["op"] += 1
+    block = node_blocks.build(chain.node, validator_address(chain.accounts["op"]), 0)
+    assert block is not None
+    keys = [bytes(chain.accounts[org].key) for org in ("beta", "gamma")]
+    sealed = add_seals(block.header, [sign_seal(block.header, k) for k in keys])
+    node_blocks.append(chain.node, block.copy(header=sealed))
+    row = AnchorRow(
+        size=size, tx_hash="0x" + keccak(raw_tx).hex(), raw_tx=raw_tx, nonce=0, state="confirmed", sent_ms=0,
+        block_number=None, block_hash=None, confirmed_ms=None,
+    )  # fmt: skip
+    rpc = InProcessRpc(RpcServer(chain.node))
+    anchor = anchor_evidence(rpc.request, row, 20261, ANCHOR_ADDRESS).to_json()
+    roots = replace(world.roots, notary_account=chain.accounts["op"].address)
+    return GovernedAnchor(chain, {**world.bundle, "anchor": anchor}, int(block.header.block_number), roots)
+
+
+def test_a_set_grown_by_governance_is_followed_where_the_founders_alone_no_longer_seal(
+    governed: GovernedAnchor,
+) -> None:
+    steps = {s.name: s for s in verify_evidence_json(governed.bundle, governed.roots)}
+    assert [n for n, s in steps.items() if s.ok is not True] == ["seals"]  # the founder's seal is not there
+    assert "0 valid seal(s)" in steps["seals"].detail
+
+    proven = prove_anchor_block(governed.heads(), governed.number)
+    assert proven.problem is None and len(proven.validators) == 3
+    steps = {s.name: s for s in verify_evidence_json(governed.bundle, replace(governed.roots, anchor_block=proven))}
+    assert all(s.ok for s in steps.values()), [s.to_text() for s in steps.values()]
+    n = governed.number
+    assert steps["seals"].detail.startswith("sealed by 2 of 3 validators (quorum 2)")
+    assert f"counted under the set block {n - 1} names, block {n} proven from the founding validators" in (
+        steps["seals"].detail
+    )
+
+
+def test_a_node_that_lies_about_the_set_fails_the_seals(governed: GovernedAnchor) -> None:
+    """A node naming the anchor block's sealers as the set of its parent (so that the founder drops out) serves a
+    header the founders' chain does not lead to: the seals step fails, saying which block."""
+    n = governed.number
+
+    def lie(method: str, params: list[Any], result: Any) -> Any:
+        if method == "eth_getBlockByNumber" and int(params[0], 16) == n - 1:
+            extra = ExtraData.decode(bytes.fromhex(result["extraData"][2:]))
+            sealers = tuple(sorted(validator_address(governed.chain.accounts[o]) for o in ("beta", "gamma")))
+            return {**result, "extraData": "0x" + replace(extra, validators=sealers).encode().hex(), "hash": None}
+        return result
+
+    proven = prove_anchor_block(governed.heads(lie), n)
+    assert proven.problem is not None and f"block {n - 1}" in proven.problem
+    steps = {s.name: s for s in verify_evidence_json(governed.bundle, replace(governed.roots, anchor_block=proven))}
+    assert [name for name, s in steps.items() if s.ok is not True] == ["seals"]
+    assert steps["seals"].detail == proven.problem
+
+
+def test_a_bundle_of_another_block_than_the_one_proven_fails_the_seals(governed: GovernedAnchor) -> None:
+    earlier = prove_anchor_block(governed.heads(), governed.number - 1)
+    steps = {s.name: s for s in verify_evidence_json(governed.bundle, replace(governed.roots, anchor_block=earlier))}
+    assert [name for name, s in steps.items() if s.ok is not True] == ["seals"]
+    assert f"but the chain's block {governed.number - 1} is 0x{earlier.hash.hex()}" in steps["seals"].detail
