@@ -65,8 +65,8 @@ def identity_rotate_account(obj: Context, as_org: OrgId, as_json: bool) -> None:
     is skipped when the chain shows it done, so a run that stopped is finished by running the command again. From
     the removal's block the nodes refuse the old account's transactions.
 
-    Refuses a validator (its accounts seal blocks: the validator set is governance's) and the member that runs the
-    notary (every verifier checks an anchor's sender against the account consortium.json names), a member that is
+    A validator's node seals with the new key from the block after the removal (the set names it from there), and
+    the notary's anchorer sends from it once the registry lists it, both with no restart. Refuses a member that is
     not active, an account of DIR that is not the member's on chain and a wrong passphrase, sending nothing."""
     from network.accountrotation import AccountRotationError, rotate_account
     from network.trust import has_directory
@@ -75,7 +75,6 @@ def identity_rotate_account(obj: Context, as_org: OrgId, as_json: bool) -> None:
     try:
         r = rotate_account(
             obj.directory,
-            c.description,
             obj.passphrase(),
             c.registry,
             c.trust if has_directory(c.description) else None,

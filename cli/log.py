@@ -258,6 +258,7 @@ def _lazy_anchor_settings(
     from chain.contracts import AuditAnchorClient
     from chain.ids import OrgId
     from chain.tx import Signer
+    from network.accountrotation import MemberAccountKey
     from network.identity import load_account_key
     from notary.service import AnchorSettings
 
@@ -268,7 +269,10 @@ def _lazy_anchor_settings(
         return AuditAnchorClient(RpcBackend(url, timeout=10.0, tls=tls), address)
 
     retired = tuple((r.address, r.last_size) for r in description.retired_anchors)
-    return AnchorSettings(connect, signer, interval=interval, max_backoff=max_backoff, retired=retired)
+    member = notary_member(description).org
+    # the notary member's account followed through a rotation (identity rotate-account), with no restart
+    account = MemberAccountKey(directory, member, passphrase, description.contracts["ConsortiumRegistry"])
+    return AnchorSettings(connect, signer, interval=interval, max_backoff=max_backoff, retired=retired, account=account)
 
 
 @notary_group.command("migrate-anchor")

@@ -159,6 +159,7 @@ def node(
             f"this chain has {len(genesis.validators)} validators: a node joins their network with --peer-port and "
             "--peer (`consortium up` starts every node of a demo consortium)"
         )
+    from network.accountrotation import AccountKeyFiles
     from network.identity import load_account_key
 
     key = load_account_key(directory, org or sealer_org, obj.passphrase())  # type: ignore[arg-type]
@@ -217,6 +218,7 @@ def node(
         stop=stop,
         peers=settings,
         rpc_tls=rpc_tls,
+        other_keys=AccountKeyFiles(directory, org or sealer_org, obj.passphrase()),
     )
 
 

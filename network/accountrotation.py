@@ -16,17 +16,31 @@ node that stops answering) is finished by running the command again:
 5. ``keys/account.pem`` and ``keys/account.address`` are replaced by the new key and address (atomically), and the
    staged file removed.
 
-Refused, before anything is written or sent: a member holding the VALIDATOR role (its accounts are the addresses
-its node seals blocks with, so a change of them changes the validator set, and ``consortium.json`` names the
-founding validators' for every verifier); the member that runs the notary (its account anchors the checkpoints, and
-the verifiers check each anchor's sender against the account ``consortium.json`` names); a member that is not
-active; an account of the directory that is not the member's on chain (neither the current nor a staged one).
-No running process of such a member signs with its account (only its commands and its own code do), so there is no
-overlap to wait for: a command run after step 5 signs with the new key.
+A validator's first account is the address its node seals with, so step 4 changes the validator set: from the
+block after the removal the set names the new account, and the member's node, which reads both key files at the
+start of each height whose set does not name the key it seals with (:class:`AccountKeyFiles`,
+``chain.node.consensus``), seals and votes with the new key from that height, with no restart and no height
+missed. The verifiers follow the set from the founding validators header by header (``chain.lightclient``,
+``network.witnesskeys.prove_anchor_block``), so ``consortium.json`` keeps naming the founders' first accounts.
+
+The member that runs the notary: its notary anchors the checkpoints from its account. The anchorer asks before each
+anchor which account to send from (:class:`MemberAccountKey`): the staged key once the registry lists it (after
+step 2), so the anchors move to the new account before the old one is removed; an anchor still in flight from the
+old account when step 4 lands reverts and a newer checkpoint is anchored from the new one. The verifiers take an
+anchor from any account the registry listed for the notary's member at the anchor's parent block, proven against
+its state root (``network.witnesskeys.prove_anchor_block``), besides the account ``consortium.json`` names; offline
+(``verify evidence --offline``) only that one.
+
+Refused, before anything is written or sent: a member that is not active; an account of the directory that is not
+the member's on chain (neither the current nor a staged one). No other running process of a member signs with its
+account (only its commands and its own code do), so there is no overlap to wait for: a command run after step 5
+signs with the new key.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,19 +48,28 @@ from typing import TYPE_CHECKING
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from chain.contracts.trust import KeyKind
-from chain.ids import MemberStatus, OrgId, Role
+from chain.ids import MemberStatus, OrgId
 from chain.tx import Signer
 from network._pem import PRIVATE_FILE_MODE, PUBLIC_FILE_MODE, OrgPaths, encrypt, eth_address, secp256k1_scalar
-from network.description import ConsortiumDescription
 from network.errors import NetworkError
 from network.identity import IdentityError, load_account_key, load_account_key_file
 from notary.durable import replace_file
 
 if TYPE_CHECKING:
+    from chain.backend import Backend
     from chain.contracts.registry import ConsortiumRegistryClient
     from chain.contracts.trust import TrustDirectoryClient
 
-__all__ = ["AccountRotation", "AccountRotationError", "rotate_account", "staged_account_path"]
+__all__ = [
+    "AccountKeyFiles",
+    "AccountRotation",
+    "AccountRotationError",
+    "MemberAccountKey",
+    "rotate_account",
+    "staged_account_path",
+]
+
+log = logging.getLogger("network.accountrotation")
 
 
 class AccountRotationError(NetworkError):
@@ -73,9 +96,65 @@ def staged_account_path(directory: Path, org: str) -> Path:
     return OrgPaths.of(directory, OrgId(org)).account_key.with_name("account.next.pem")
 
 
+class AccountKeyFiles:
+    """The account keys ``org``'s directory holds now: ``keys/account.pem`` and, during a rotation, the staged
+    ``keys/account.next.pem``, each read again only when its file changed (its time, size and inode), for the
+    member's node to seal with the one the validator set names (``chain.node.consensus.Consensus._follow_key``). A
+    file that cannot be read or opened counts for nothing until it changes (said once in the log)."""
+
+    def __init__(self, directory: Path, org: str, passphrase: bytes) -> None:
+        self._paths = (OrgPaths.of(directory, OrgId(org)).account_key, staged_account_path(directory, org))
+        self._passphrase = passphrase
+        self._read: dict[Path, tuple[tuple[int, int, int], bytes | None]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self) -> tuple[bytes, ...]:
+        keys = []
+        with self._lock:
+            for path in self._paths:
+                try:
+                    stat = path.stat()
+                except OSError:
+                    self._read.pop(path, None)
+                    continue
+                stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+                kept = self._read.get(path)
+                if kept is None or kept[0] != stamp:
+                    try:
+                        kept = (stamp, load_account_key_file(path, self._passphrase))
+                    except IdentityError as exc:
+                        log.warning("the account key %s cannot be used: %s", path, exc)
+                        kept = (stamp, None)
+                    self._read[path] = kept
+                if kept[1] is not None:
+                    keys.append(kept[1])
+        return tuple(keys)
+
+
+class MemberAccountKey:
+    """The account key ``org``'s process sends from now (the notary's anchorer, ``notary.anchor.Anchorer``): of the
+    keys :class:`AccountKeyFiles` reads, the last whose account the registry at ``registry`` lists as ``org``'s, so
+    a rotation's staged key from the block that added it (the old account then has nothing in flight when it is
+    removed); else the key file's. The registry is asked only while the directory holds two keys."""
+
+    def __init__(self, directory: Path, org: str, passphrase: bytes, registry: str) -> None:
+        self._files = AccountKeyFiles(directory, org, passphrase)
+        self._org = org
+        self._registry = registry
+
+    def __call__(self, backend: Backend) -> bytes | None:
+        from chain.contracts.registry import ConsortiumRegistryClient
+
+        keys = self._files()
+        if len(keys) < 2:
+            return keys[0] if keys else None
+        registry = ConsortiumRegistryClient(backend, self._registry)
+        listed = [key for key in keys if registry.org_of(eth_address(key)) == self._org]
+        return listed[-1] if listed else keys[0]
+
+
 def rotate_account(
     directory: Path,
-    description: ConsortiumDescription,
     passphrase: bytes,
     registry: ConsortiumRegistryClient,
     trust: TrustDirectoryClient | None,
@@ -100,18 +179,6 @@ def rotate_account(
         raise AccountRotationError(f"{org!r} is not a member on chain")
     if member.status is not MemberStatus.ACTIVE:
         raise AccountRotationError(f"{org} is {member.status.name.lower()} on chain: only an active member rotates")
-    if Role.VALIDATOR in member.roles:
-        raise AccountRotationError(
-            f"{org} holds the validator role: its accounts are the addresses its node seals blocks with, so changing "
-            "them changes the validator set (a governance decision), and consortium.json names the founding "
-            "validators' for every verifier; not rotated"
-        )
-    notary = next((m.org for m in description.members if Role.NOTARY in m.roles), None)
-    if org == notary:
-        raise AccountRotationError(
-            f"{org} runs the notary: its account anchors the checkpoints and every verifier checks an anchor's sender "
-            "against the account consortium.json names; not rotated"
-        )
     owner = registry.org_of(current.address)
     new = Signer.from_key(staged) if staged is not None else None
     if owner != org and (new is None or registry.org_of(new.address) != org):

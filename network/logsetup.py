@@ -637,6 +637,7 @@ def notary_settings(
     """Settings of the notary run by the consortium in ``directory``; anchoring when a chain URL is known. With
     ``followed`` (the witnesses follow the chain, :class:`ChainWitnesses`), a URL of an org ``consortium.json``
     does not name as a witness is kept for when the chain lists its key; without, it is refused."""
+    from network.accountrotation import MemberAccountKey
     from notary.service import AnchorSettings, NotarySettings
 
     member = notary_member(description)
@@ -652,7 +653,8 @@ def notary_settings(
         client = AuditAnchorClient(backend, description.contracts["AuditAnchor"])
         signer = Signer.from_key(load_account_key(directory, OrgId(member.org), passphrase))
         retired = tuple((r.address, r.last_size) for r in description.retired_anchors)
-        anchor = AnchorSettings(client, signer, anchor_interval, anchor_every, retired=retired)
+        account = MemberAccountKey(directory, member.org, passphrase, description.contracts["ConsortiumRegistry"])
+        anchor = AnchorSettings(client, signer, anchor_interval, anchor_every, retired=retired, account=account)
     return NotarySettings(
         directory=directory / NOTARY_DIR,
         origin=log_origin(description),

@@ -151,14 +151,24 @@ def claimed_anchor_block(bundle: object) -> int | None:
     return number if isinstance(number, int) and not isinstance(number, bool) and number >= 0 else None
 
 
-def prove_anchor_block(heads: TrustedHeads, number: int) -> ProvenBlock:
+def prove_anchor_block(
+    heads: TrustedHeads, number: int, registry: str | None = None, notary: str | None = None
+) -> ProvenBlock:
     """Block ``number`` and the validator set that sealed it, proven by ``heads`` from the founding validators
-    (``chain.contracts.privatecheck.TrustedHeads.sealers``); a header it does not accept, or a node's refusal, as
-    the ``problem``. A node that cannot be reached raises its ``BackendError``."""
+    (``chain.contracts.privatecheck.TrustedHeads.sealers``); with ``registry`` (ConsortiumRegistry's address) and
+    ``notary`` (the notary's member), also that member's accounts in the state the block started from, proven by
+    ``eth_getProof`` against its parent's state root (``chain.contracts.proven``). A header or proof it does not
+    accept, or a node's refusal, as the ``problem``. A node that cannot be reached raises its ``BackendError``."""
+    from chain.contracts.proven import ProvenState
     from chain.errors import BackendError, BatchAnswerError, ChainError, RpcAnswerError
 
+    accounts: tuple[str, ...] = ()
     try:
         validators, header = heads.sealers(number)
+        if registry is not None and notary is not None and number > 1:
+            state = ProvenState(heads.rpc, heads.at(number - 1), {"ConsortiumRegistry": registry})
+            member = state.member(notary)
+            accounts = () if member is None else tuple(member.accounts)
     except ChainError as exc:
         if isinstance(exc, BackendError) and not isinstance(exc, (RpcAnswerError, BatchAnswerError)):
             raise
@@ -173,6 +183,8 @@ def prove_anchor_block(heads: TrustedHeads, number: int) -> ProvenBlock:
         header.hash,
         tuple("0x" + v.hex() for v in validators),
         f"counted under {parent}, block {number} proven {start} through the node",
+        notary_accounts=accounts,
+        notary_org=notary or "",
     )
 
 
@@ -384,7 +396,8 @@ class ChainWitnessKeys:
             if proven is not None:
                 self._proven.move_to_end(number)
         if proven is None:
-            proven = prove_anchor_block(self.heads, number)
+            notary = next((m.org for m in self.description.members if Role.NOTARY in m.roles), None)
+            proven = prove_anchor_block(self.heads, number, self.description.contracts["ConsortiumRegistry"], notary)
             if proven.problem is None:
                 with self._lock:
                     _keep_recent(self._proven, number, proven, self._cache_size)

@@ -60,6 +60,10 @@ def checkpoint_digest(note: bytes, suite: LogSuite = INTL) -> bytes:
 ChainClient: TypeAlias = AuditAnchorClient | Callable[[], AuditAnchorClient]
 
 
+#: What the anchorer asks, through the chain client's backend, for the key of the account to anchor from now.
+AccountKey: TypeAlias = Callable[[Any], "bytes | None"]
+
+
 class AnchoringStatus(TypedDict):
     """What :meth:`Anchorer.status` reports, in the notary's health as ``anchoring``."""
 
@@ -84,11 +88,14 @@ class Anchorer:
         suite: LogSuite = INTL,
         log_key: SM2PrivateKey | None = None,
         retired: Sequence[tuple[str, int]] = (),
+        account: AccountKey | None = None,
     ) -> None:
         """``log_key``: the log's SM2 key, which an ``sm`` log needs to anchor (``anchor_signed``); None for an
         ``intl`` log, which anchors unsigned (``anchor``). ``retired``: AuditAnchors this log was anchored on
         before ``anchors`` (address, last size anchored there; ``consortium notary migrate-anchor``), where the
-        roots of the anchors up to that size are compared."""
+        roots of the anchors up to that size are compared. ``account``: asked before each anchor is sent, the key
+        of the account to send it from now (the notary member's account rotated, ``identity rotate-account``);
+        another than ``signer``'s replaces it from that anchor on. None: ``signer`` always."""
         if suite.name == SM.name and not isinstance(log_key, SM2PrivateKey):
             raise MalformedError("a log of the 'sm' suite anchors with its SM2 log key's signature: give log_key")
         self.store = store
@@ -107,6 +114,7 @@ class Anchorer:
             self._connect = anchors
         self._connect_lock = threading.Lock()
         self.signer = signer
+        self.account = account
         self.origin = origin
         self.interval = interval
         self.every_events = every_events
@@ -206,6 +214,7 @@ class Anchorer:
             signature = key.sign(anchor_message(self.origin, cp.size, cp.root, digest), DEFAULT_ID)
             args = (point[1:33], point[33:], signature[:32], signature[32:])
             data = self.anchors.encode("anchor_signed", self.origin, cp.size, cp.root, digest, *args)
+        self._follow_account()
         with self.signer.sending():  # in nonce order with any other sender of this signer (chain.tx.Signer)
             self.signer.forget_nonce()  # the chain's pending count is the truth after any restart or failure
             tx = build_transaction(self.anchors.backend, self.signer, self.anchors.address, data, label="anchor")
@@ -242,7 +251,7 @@ class Anchorer:
                 block = self._web3.eth.get_block(on_chain.block_number)
                 self._confirm(size, on_chain.block_number, "0x" + bytes(block["hash"]).hex())
                 return
-            if self._nonce_used(row["nonce"]):
+            if self._nonce_used(row):
                 self._fail(size, "nonce taken by another transaction")
                 return
             self._broadcast(row["raw_tx"])  # never reached the chain, or dropped: the same bytes again
@@ -272,8 +281,26 @@ class Anchorer:
             time.sleep(0.05)
         return None
 
-    def _nonce_used(self, nonce: int) -> bool:
-        return int(self._web3.eth.get_transaction_count(self.signer.address, "latest")) > nonce
+    def _follow_account(self) -> None:
+        """Send from the account ``account`` names now, when it names another than the signer's."""
+        if self.account is None:
+            return
+        key = self.account(self.anchors.backend)
+        if key is None:
+            return
+        signer = Signer.from_key(key)
+        if signer.address != self.signer.address:
+            log.warning("anchoring from the account %s now, not %s: the notary member's account rotated",
+                        signer.address, self.signer.address)  # fmt: skip
+            self.signer = signer
+
+    def _nonce_used(self, row: AnchorRow) -> bool:
+        """Whether the nonce of ``row``'s transaction is taken on chain, by the account that signed it (which need
+        not be the one anchoring now: ``account``)."""
+        from eth_account import Account
+
+        sender = Account.recover_transaction(row["raw_tx"])
+        return int(self._web3.eth.get_transaction_count(sender, "latest")) > row["nonce"]
 
     def _confirm(self, size: int, block_number: int, block_hash: str) -> None:
         self.store.anchor_confirmed(size, block_number, block_hash, int(self._clock() * 1000))

@@ -20,7 +20,7 @@ from typing import TypedDict
 
 from chain.jsonlog import configure_json_logging
 from chain.tx import Signer
-from notary.anchor import Anchorer, AnchoringStatus, ChainClient
+from notary.anchor import AccountKey, Anchorer, AnchoringStatus, ChainClient
 from notary.bundle import EvidenceBundle
 from notary.checkpointer import Checkpointer, Witness, WitnessFollower, WitnessPolicy
 from notary.errors import ConflictError, NotaryError, NotFoundError, StoreError, UnprocessableError
@@ -53,6 +53,9 @@ class AnchorSettings:
     #: AuditAnchors anchored on before ``client``'s (``consortium.json``'s ``retired_anchors``): (address, last
     #: size). The root of an anchor up to that size is compared with the chain there.
     retired: tuple[tuple[str, int], ...] = ()
+    #: The key of the account to anchor from now, asked before each anchor (``notary.anchor.Anchorer``): the
+    #: notary member's account followed through a rotation. None: ``signer`` always.
+    account: AccountKey | None = None
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,7 @@ class NotaryService:
                 suite,
                 settings.log_key if isinstance(settings.log_key, SM2PrivateKey) else None,
                 a.retired,
+                a.account,
             )
         self.evidence_builder = EvidenceBuilder(
             settings.origin,

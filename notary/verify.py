@@ -118,6 +118,12 @@ class ProvenBlock:
     validators: tuple[str, ...] = ()
     source: str = ""
     problem: str | None = None
+    #: The accounts the registry lists for the notary's member in the state the block started from (its
+    #: parent's), proven against that header's state root: an anchor's sender may be any of them (an account
+    #: rotated since ``consortium.json`` was written); empty: ``TrustRoots.notary_account`` alone.
+    notary_accounts: tuple[str, ...] = ()
+    #: That member's org id, to say whose accounts they are.
+    notary_org: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -525,7 +531,8 @@ def _step_anchor_tx(s: _State) -> str:
         problems.append(f"its hash is 0x{tx.hash.hex()}, the bundle claims 0x{claimed.hash.hex()}")
     if tx.chain_id != roots.chain_id:
         problems.append(f"it is for chain id {tx.chain_id}, not {roots.chain_id}")
-    if tx.sender != _address(roots.notary_account):
+    rotated = _rotated_notary_account(roots, tx.sender)
+    if tx.sender != _address(roots.notary_account) and rotated is None:
         problems.append(f"it was signed by {_show(tx.sender)}, not the notary's account {roots.notary_account}")
     retired = next((r for r in roots.retired_anchors if tx.to == _address(r[0])), None)
     size = s.checkpoint.size if s.checkpoint is not None else None
@@ -563,6 +570,8 @@ def _step_anchor_tx(s: _State) -> str:
         f"{s.checkpoint.size if s.checkpoint else '?'}, root, {digest_name}(checkpoint body){checked}) "
         f"on chain {tx.chain_id}"
     )
+    if rotated is not None:
+        text += f" ({rotated})"
     if retired is not None:
         text += f" (the retired AuditAnchor {retired[0]}, which holds the log's anchors up to size {retired[1]})"
     if signed:
@@ -570,6 +579,21 @@ def _step_anchor_tx(s: _State) -> str:
     if isinstance(roots.log, SM2NoteVerifier):
         return text + f"; {ANCHOR_NOT_CHECKED_ON_CHAIN}"
     return text
+
+
+def _rotated_notary_account(roots: TrustRoots, sender: bytes) -> str | None:
+    """Why ``sender``, not ``consortium.json``'s notary account, may send the anchor: an account of the notary's
+    member proven at the anchor's block (said so); None when it is not one, or nothing was proven. The seals step
+    fails on a block other than the one proven, so the accounts are those of the chain the anchor is on."""
+    proven = roots.anchor_block
+    if proven is None or proven.problem is not None or sender == _address(roots.notary_account):
+        return None
+    if sender not in {_address(a) for a in proven.notary_accounts}:
+        return None
+    return (
+        f"an account of the notary's member {proven.notary_org} in the registry at block {proven.number - 1}, proven "
+        "against its state root: the account consortium.json names was rotated"
+    )
 
 
 def _header(s: _State) -> list[Any]:

@@ -174,10 +174,14 @@ class Consensus:
         ready: Callable[[], bool] | None = None,
         ready_wait: float = READY_WAIT_S,
         build_time: float | None = None,
+        keys: Callable[[], Sequence[PrivateKey]] | None = None,
     ) -> None:
         """``build_time``: the seconds a proposal's transactions may take to execute (default: :data:`BUILD_SHARE`
-        of the round-0 timer); the budget is measured with ``clock``."""
+        of the round-0 timer); the budget is measured with ``clock``. ``keys``: the other keys this validator may
+        seal with, asked at a height's start while ``key``'s account is not in the set that decides it (an account
+        rotated, :meth:`_follow_key`)."""
         self.node, self.key, self.send, self.fetch = node, key, send, fetch
+        self.keys = keys
         self.ready, self.ready_wait = ready, ready_wait
         #: Whether every peer's first status request has ended (``ready``, kept: a fresh record waits for it).
         self._probed = ready
@@ -482,13 +486,15 @@ class Consensus:
             return self.machine
         head = self.node.head()
         now = self.clock()
+        validators = extra_data(head).validators
+        self._follow_key(validators)
         # Round 0's proposer proposes a period after the parent's timestamp, as Besu's block timer does, or a
         # period after the previous decision here if that comes first (a period under a second: bursts).
         parent_due = now + (int(head.timestamp) + self.period - self.node.clock())
         self.machine = Height(
             self.key,
             int(head.block_number) + 1,
-            extra_data(head).validators,
+            validators,
             bytes(head.coinbase),
             self.blocks,
             now=now,
@@ -508,6 +514,30 @@ class Consensus:
             elif self.height == machine.height:  # not decided by the messages replayed before it
                 self._observe(message, machine.height, machine.validators)
         return machine
+
+    def _follow_key(self, validators: Sequence[bytes]) -> None:
+        """Before a height starts: when this node's account is not in the set that decides it and another key it
+        holds (``keys``) is, that key signs from this height on. A validator's account rotated by governance
+        (``consortium identity rotate-account``: the new account added to its member, then the old one removed, so
+        the set names the new one from the block after the removal) so changes with no restart and no height
+        missed; the node's record of what it signed is kept under the new account (``SignedLog.rekey``)."""
+        if self.keys is None or self.me in validators:
+            return
+        try:
+            held = self.keys()
+        except Exception as exc:  # a key file that cannot be read now: asked again at the next height
+            log.warning("the other sealing keys cannot be read", extra={"fields": {"reason": str(exc)}})
+            return
+        for key in held:
+            address = bytes(key.public_key.to_canonical_address())
+            if address != self.me and address in validators:
+                before = self.me
+                self.key, self.me = key, address
+                self.blocks.proposer = address
+                self.signed.rekey(address)
+                fields = {"from": to_checksum_address(before), "to": to_checksum_address(address)}
+                log.warning("this validator seals with its rotated account from here", extra={"fields": fields})
+                return
 
     def _apply(self, actions: list[Action]) -> None:
         """Send every message the machine broadcast, then append the block it decided, if it did."""

@@ -24,7 +24,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -366,9 +366,12 @@ def run(
     stop: threading.Event | None = None,
     peers: PeerSettings | None = None,
     rpc_tls: RpcTls | None = None,
+    other_keys: Callable[[], Sequence[bytes]] | None = None,
 ) -> None:
     """Run the node until ``stop`` is set (or forever): store, node, blocks (alone or by QBFT), JSON-RPC (for
-    members only with ``rpc_tls``)."""
+    members only with ``rpc_tls``). ``other_keys``: the other account keys the member's validator may seal with
+    once the set names one of them instead of ``sealer_key``'s (its account rotated; asked at a height's start
+    while the set does not name the key sealing now)."""
     from chain.node.rpc import RpcServer
     from chain.node.rpc.access import RpcAccess
     from chain.node.store import open_store
@@ -378,12 +381,13 @@ def run(
     with open_store(chain_dir / STORE_DIR) as store:
         started = time.perf_counter()
         node = Node(store, genesis, None if peers else sealer_key)
+        node.other_sealers = None if peers else other_keys
         new_directory = chain_dir / NEW_DIRECTORY_FILE
         if new_directory.exists():  # its store's record of signed messages starts empty, not fresh
             mark_new(store)
             new_directory.unlink()
         metrics = Metrics(node)
-        member = _member(node, sealer_key, metrics, block_time, empty_blocks, peers) if peers else None
+        member = _member(node, sealer_key, metrics, block_time, empty_blocks, peers, other_keys) if peers else None
 
         def alone() -> NodeStatus:
             return alone_status(node, proposed=metrics.sealed_blocks)
@@ -454,7 +458,13 @@ def run(
 
 
 def _member(
-    node: Node, key: bytes, metrics: Metrics, block_time: float, empty_blocks: bool, peers: PeerSettings
+    node: Node,
+    key: bytes,
+    metrics: Metrics,
+    block_time: float,
+    empty_blocks: bool,
+    peers: PeerSettings,
+    other_keys: Callable[[], Sequence[bytes]] | None = None,
 ) -> ConsensusNode:
     from eth_keys.datatypes import PrivateKey
 
@@ -480,6 +490,7 @@ def _member(
         timer=RoundTimer(base=peers.round_timeout, cap=peers.round_timeout_cap),
         empty_blocks=empty_blocks,
         on_decided=lambda _number, transactions, seconds: metrics.record(transactions, seconds),
+        keys=None if other_keys is None else lambda: [PrivateKey(k) for k in other_keys()],
     )
 
 

@@ -345,6 +345,28 @@ class SignedLog:
                   "validator": to_checksum_address(self.me)}  # fmt: skip
         log.warning("record of signed messages of another account dropped: taken as fresh", extra={"fields": fields})
 
+    def rekey(self, me: bytes) -> None:
+        """This validator signs with account ``me`` from now (its account rotated, ``chain.node.consensus``): the
+        record becomes ``me``'s, what the account before signed dropped from it (for heights its set decided, all
+        past now: kept, a restart would take the record as another account's and sit a height out)."""
+        if me == self.me:
+            return
+        others = {slot for slot, message in self._kept.items() if message.author != me}
+        heights = {slot[0] for slot in others} & set(self._prepared)
+        with self.db.atomic_batch() as batch:
+            for slot in others:
+                del batch[slot_key(slot)]
+            for height in heights:
+                del batch[prepared_key(height)]
+            if others:
+                batch[INDEX_KEY] = format_index([slot for slot in self._kept if slot not in others])
+            batch[OWNER_KEY] = me
+        for slot in others:
+            del self._kept[slot]
+        for height in heights:
+            del self._prepared[height]
+        self.me = me
+
     def _check_from(self, head: int) -> None:
         """Sign nothing until the peers' head is known (:meth:`at_head`) and compared with ``head``, this start's
         (or that of an earlier start not yet checked, which the store keeps)."""

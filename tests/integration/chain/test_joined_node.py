@@ -343,3 +343,39 @@ def test_a_firm_admitted_as_a_validator_seals_and_proposes_from_its_own_director
         assert "Traceback" not in text, text[-3000:]
     finally:
         stop_together([node])
+
+
+def test_a_validators_account_rotates_while_its_node_seals(two_validators: Founders) -> None:
+    """alpha, one of the two validators (the quorum is both), rotates its account with its node running
+    (``identity rotate-account``): from the block after the old account's removal the set names the new account, its
+    node seals with the staged key from that height with no restart (the chain would stop otherwise: op cannot make
+    the quorum alone), and a light client following the set from consortium.json's founders still proves the head
+    (``verify state``)."""
+    founders = two_validators
+    description = load_description(founders.directory)
+    old = description.member("alpha").identity.account.lower()
+    seals = RpcBackend(founders.url, 5.0, lean=True, chain_id=CHAIN_ID, tls=founders.tls)
+    shown = json.loads(run(founders.directory, founders.passphrase_file, founders.url,
+                           "identity", "rotate-account", "--as", "alpha", "--json"))  # fmt: skip
+    new = str(shown["new"]).lower()
+    assert shown["old"].lower() == old and new != old and "removed" in shown["done"], shown
+    consortium = Consortium(founders.directory, description, RpcBackend(founders.url, tls=founders.tls))
+    op = consortium.signer("op", PASSPHRASE.encode())
+    serial = 0x2000
+
+    def sealed_by_the_new_account() -> dict[str, Any] | None:
+        nonlocal serial
+        serial += 1
+        consortium.trust.revoke_serial(op, serial)  # a transaction: a block, decided by both
+        head = int(seals.request("eth_blockNumber", []), 16)
+        block: dict[str, Any] = seals.request("consortium_getSeals", [hex(head)])
+        named = [v.lower() for v in block["validators"]]
+        return block if block["valid"] and new in named and new in [s.lower() for s in block["signers"]] else None
+
+    block = wait_until(sealed_by_the_new_account, "a block sealed by alpha's new account", TIMEOUT, every=0.1)
+    assert old not in [v.lower() for v in block["validators"]] and block["quorum"] == 2, block
+    consortium_file = str(founders.directory / "consortium.json")
+    proven = run(founders.directory, founders.passphrase_file, founders.url, "verify", "state", "--consortium",
+                 consortium_file, "--chain-url", founders.url, "--member", "alpha")  # fmt: skip
+    assert "✓ headers — every block up to" in proven and f"accounts {new};" in proven.lower(), proven
+    assert "✗" not in proven and new in proven.lower().split("sealed in round")[1], proven

@@ -2,12 +2,12 @@
 node, for a firm that joined later, from its own directory: the new account added to the member, recorded in the
 TrustDirectory and the old one's record retired, the old account removed, the key file replaced; from then on the
 node refuses the old account's transactions and takes the new one's. A run stopped between two steps is finished by
-the next one. The refusals (a validator, the notary's member, a member not active, an account that is not the
-member's, a wrong passphrase), each before anything is written or sent."""
+the next one. The refusals (a member not active, an account that is not the member's, a wrong passphrase), each
+before anything is written or sent. A validator's rotation, its node sealing with the new
+key from the block its set names it, runs against real nodes in ``tests/integration/chain/test_joined_node.py``."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import stat
 from pathlib import Path
@@ -24,7 +24,6 @@ from chain.tx import Signer
 from cli.main import cli
 from network._pem import PRIVATE_FILE_MODE, encrypt
 from network.accountrotation import AccountRotationError, rotate_account, staged_account_path
-from network.description import ConsortiumDescription
 from network.identity import OrgPaths, load_account_key
 from notary.durable import replace_file
 from tests.support.consortium import Consortium, described, joined
@@ -37,12 +36,12 @@ STEPS = ("staged", "added", "recorded", "retired", "removed", "installed")
 pytestmark = pytest.mark.parametrize("backend", [pytest.param("node")], indirect=True)
 
 
-def _firm(c: Consortium, tmp_path: Path) -> tuple[Path, ConsortiumDescription, Signer]:
+def _firm(c: Consortium, tmp_path: Path) -> tuple[Path, Signer]:
     founders_dir, firm_dir = tmp_path / "founders", tmp_path / "firm"
     founders = described(c, founders_dir, "acct", PASS)
     founders.write(founders_dir)
-    description, signer = joined(c, founders, firm_dir, JOINED, JOINED_PASS)
-    return firm_dir, description, signer
+    _, signer = joined(c, founders, firm_dir, JOINED, JOINED_PASS)
+    return firm_dir, signer
 
 
 def _account_records(c: Consortium, value: str) -> list[tuple[int, int | None]]:
@@ -56,9 +55,9 @@ def test_a_firm_rotates_its_account_and_the_old_one_is_refused_from_the_removal(
     consortium: Consortium, tmp_path: Path
 ) -> None:
     c = consortium
-    firm, description, old = _firm(c, tmp_path)
+    firm, old = _firm(c, tmp_path)
     paths = OrgPaths.of(firm, OrgId(JOINED))
-    r = rotate_account(firm, description, JOINED_PASS, c.registry, c.trust, JOINED)
+    r = rotate_account(firm, JOINED_PASS, c.registry, c.trust, JOINED)
     assert (r.old, r.done, r.found) == (old.address, STEPS, ())
     member = c.registry.member(JOINED)
     assert member is not None and member.accounts == (r.new,)
@@ -81,7 +80,7 @@ def test_a_rotation_stopped_between_two_steps_is_finished_by_the_next_run(
     consortium: Consortium, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     c = consortium
-    firm, description, old = _firm(c, tmp_path)
+    firm, old = _firm(c, tmp_path)
     key_before = OrgPaths.of(firm, OrgId(JOINED)).account_key.read_bytes()
 
     def lost(*args: object, **kwargs: object) -> None:
@@ -90,13 +89,13 @@ def test_a_rotation_stopped_between_two_steps_is_finished_by_the_next_run(
     remove = ConsortiumRegistryClient.remove_account
     monkeypatch.setattr(ConsortiumRegistryClient, "remove_account", lost)
     with pytest.raises(AccountRotationError, match="run the command again to finish it") as stopped:
-        rotate_account(firm, description, JOINED_PASS, c.registry, c.trust, JOINED)
+        rotate_account(firm, JOINED_PASS, c.registry, c.trust, JOINED)
     assert str(staged_account_path(firm, JOINED)) in str(stopped.value)
     assert OrgPaths.of(firm, OrgId(JOINED)).account_key.read_bytes() == key_before  # the old key still the file's
     member = c.registry.member(JOINED)
     assert member is not None and len(member.accounts) == 2 and old.address in member.accounts
     monkeypatch.setattr(ConsortiumRegistryClient, "remove_account", remove)
-    r = rotate_account(firm, description, JOINED_PASS, c.registry, c.trust, JOINED)
+    r = rotate_account(firm, JOINED_PASS, c.registry, c.trust, JOINED)
     assert (r.old, r.done, r.found) == (
         old.address,
         ("removed", "installed"),
@@ -107,13 +106,13 @@ def test_a_rotation_stopped_between_two_steps_is_finished_by_the_next_run(
     # stopped after the key file was replaced, before the staged file went: the next run only removes it
     staged = staged_account_path(firm, JOINED)
     replace_file(staged, OrgPaths.of(firm, OrgId(JOINED)).account_key.read_bytes(), PRIVATE_FILE_MODE)
-    again = rotate_account(firm, description, JOINED_PASS, c.registry, c.trust, JOINED)
+    again = rotate_account(firm, JOINED_PASS, c.registry, c.trust, JOINED)
     assert (again.old, again.new, again.done) == (r.new, r.new, ("installed",)) and not staged.exists()
 
 
 def test_the_command_rotates_from_the_firms_directory(consortium: Consortium, tmp_path: Path) -> None:
     c = consortium
-    firm, _, old = _firm(c, tmp_path)
+    firm, old = _firm(c, tmp_path)
     passphrase = tmp_path / "delta.pass"
     passphrase.write_bytes(JOINED_PASS)
     url = c.backend.server.url  # type: ignore[attr-defined]
@@ -126,20 +125,13 @@ def test_the_command_rotates_from_the_firms_directory(consortium: Consortium, tm
     assert shown.exit_code == 0 and json.loads(shown.output)["accounts"] == [answer["new"]], shown.output
 
 
-@pytest.mark.parametrize("case", ["validator", "notary", "suspended", "not-the-members", "passphrase"])
+@pytest.mark.parametrize("case", ["suspended", "not-the-members", "passphrase"])
 def test_a_rotation_refused_writes_and_sends_nothing(consortium: Consortium, tmp_path: Path, case: str) -> None:
     c = consortium
-    firm, description, old = _firm(c, tmp_path)
+    firm, old = _firm(c, tmp_path)
     paths = OrgPaths.of(firm, OrgId(JOINED))
     org, passphrase, reason = JOINED, JOINED_PASS, ""
-    if case == "validator":  # op seals the blocks (and runs the notary); its account is in the founders' directory
-        firm, description, org, passphrase = tmp_path / "founders", description, "op", PASS
-        reason = "holds the validator role"
-    elif case == "notary":
-        notary = dataclasses.replace(description.members[0], org=OrgId(JOINED))  # the notary's role, given to delta
-        description = dataclasses.replace(description, members=(notary,))
-        reason = "runs the notary"
-    elif case == "suspended":
+    if case == "suspended":
         c.registry.suspend(c.signers["reg"], JOINED)
         reason = "is suspended on chain"
     elif case == "not-the-members":
@@ -153,7 +145,7 @@ def test_a_rotation_refused_writes_and_sends_nothing(consortium: Consortium, tmp
     before = c.registry.member(org)
     records = c.trust.record_count(org)
     with pytest.raises(AccountRotationError, match=reason):
-        rotate_account(firm, description, passphrase, c.registry, c.trust, org)
+        rotate_account(firm, passphrase, c.registry, c.trust, org)
     assert c.registry.member(org) == before and c.trust.record_count(org) == records
     assert not staged_account_path(firm, org).exists()
     assert c.registry.org_of(old.address) == JOINED

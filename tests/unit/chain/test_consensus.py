@@ -22,11 +22,15 @@ from chain.node.blocks import NodeBlocks, append, decode_block
 from chain.node.consensus import AHEAD_S, Consensus
 from chain.node.node import Genesis, Node
 from chain.node.service import Metrics
-from chain.node.signed import mark_new
+from chain.node.signed import SignedLog, mark_new, sealed_alone
 from chain.qbft import messages as m
 from chain.qbft.block import QbftBlock, recover
 from chain.qbft.rules import RoundTimer, proposer
+from chain.seal import seal_signers
 from tests.support.transfers import transfer
+from tests.unit.chain.test_node import registry_call
+from tests.unit.chain.test_validator_set import Chain as ValidatorChain
+from tests.unit.chain.test_validator_set import address as validator_address
 
 KEY = PrivateKey(b"\x01" * 32)
 GENESIS = Genesis(20261, (KEY.public_key.to_checksum_address(),), KEY.public_key.to_checksum_address(), 1_700_000_000)
@@ -546,3 +550,49 @@ def test_a_fetched_block_has_every_seal_recovered_even_those_its_commits_showed(
             assert sorted(recoveries) == sorted(seals)  # every seal, the two its COMMITs showed included
         append(world.elsewhere, decode_block(block.sealed(0, seals).raw))  # the peers' chain moves on
         recoveries.clear()
+
+
+def test_a_validator_whose_account_rotated_seals_with_the_new_key_from_the_height_the_set_names_it() -> None:
+    """op, the one validator, adds a second account and the second removes the first (``identity rotate-account``):
+    from the block after the removal the set names the second account. The loop asks ``keys`` at that height's
+    start and seals with the key that the set names; without ``keys`` it cannot seal at all."""
+    chain = ValidatorChain()
+    chain.accounts["op2"], chain.nonces["op2"] = Account.create(), 0
+    op, op2 = chain.accounts["op"], chain.accounts["op2"]
+    chain.send("op", chain.registry, registry_call("add_account", op2.address))
+    chain.seal()
+    assert chain.validators() == (validator_address(op),)  # a member's first account is its validator's
+    chain.send("op2", chain.registry, registry_call("remove_account", op.address))
+    chain.seal()
+    assert chain.validators() == (validator_address(op2),)
+    head = int(chain.node.head().block_number)
+    mark_new(chain.node.db)
+    sealed_alone(chain.node.db, head)  # its blocks so far sealed by hand, as a lone validator's are at init
+    clock, sent = Clock(), list[tuple[int, bytes]]()
+
+    stuck = loop(chain.node, clock, sent, PrivateKey(bytes(op.key)), fetch=lambda _first: [], ready=lambda: True)
+    chain.send("op2", chain.registry, registry_call("propose_threshold", 1))
+    stuck.peer_at(head)
+    run(stuck, clock, 3.0)
+    assert int(chain.node.head().block_number) == head and sent == []  # op's key is no validator's now
+
+    staged = PrivateKey(bytes(op2.key))
+    asked: list[int] = []
+
+    def keys() -> list[PrivateKey]:
+        asked.append(int(chain.node.head().block_number))
+        return [PrivateKey(bytes(op.key)), staged]
+
+    rotating = loop(chain.node, clock, sent, PrivateKey(bytes(op.key)), fetch=lambda _first: [],
+                    ready=lambda: True, keys=keys)  # fmt: skip
+    rotating.peer_at(head)
+    run(rotating, clock, 3.0)
+    assert int(chain.node.head().block_number) == head + 1, rotating.stats
+    assert rotating.me == validator_address(op2) and rotating.blocks.proposer == rotating.me and asked == [head]
+    sealed = chain.node.head()
+    assert bytes(sealed.coinbase) == rotating.me and seal_signers(sealed) == [rotating.me]
+    assert rotating.signed.me == rotating.me
+    assert {m.decode(code, body).author for code, body in sent} == {rotating.me}
+    again = SignedLog(chain.node.db, rotating.me)  # a restart with the new key keeps the record as its own
+    again.load()
+    assert not again.pending

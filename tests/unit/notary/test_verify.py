@@ -1275,14 +1275,22 @@ def governed(world: World) -> GovernedAnchor:
         chain.send("op", chain.registry, admit)
         chain.seal()
     assert len(chain.validators()) == 3
+    bundle, number = anchored(chain, "op", world)
+    roots = replace(world.roots, notary_account=chain.accounts["op"].address)
+    return GovernedAnchor(chain, bundle, number, roots)
+
+
+def anchored(chain: ValidatorChain, sender: str, world: World) -> tuple[dict[str, Any], int]:
+    """The world's checkpoint anchored by ``sender``'s account in a block of ``chain`` that ``beta`` and ``gamma``
+    seal (two of the three validators, not the founder): the world's bundle with that anchor, and the block."""
     checkpoint = world.bundle["checkpoint"]
     size = checkpoint["size"]
     body = checkpoint["note"].split("\n\n")[0] + "\n"
     root = base64.b64decode(body.split("\n")[2])
-    raw_tx = sign_tx(chain.accounts["op"], chain.nonces["op"], ANCHOR_ADDRESS,
+    raw_tx = sign_tx(chain.accounts[sender], chain.nonces[sender], ANCHOR_ADDRESS,
                      calldata(ORIGIN, size, root, hashlib.sha256(body.encode()).digest()))  # fmt: skip
     chain.node.submit(raw_tx)
-    chain.nonces["op"] += 1
+    chain.nonces[sender] += 1
     block = node_blocks.build(chain.node, validator_address(chain.accounts["op"]), 0)
     assert block is not None
     keys = [bytes(chain.accounts[org].key) for org in ("beta", "gamma")]
@@ -1294,8 +1302,7 @@ def governed(world: World) -> GovernedAnchor:
     )  # fmt: skip
     rpc = InProcessRpc(RpcServer(chain.node))
     anchor = anchor_evidence(rpc.request, row, 20261, ANCHOR_ADDRESS).to_json()
-    roots = replace(world.roots, notary_account=chain.accounts["op"].address)
-    return GovernedAnchor(chain, {**world.bundle, "anchor": anchor}, int(block.header.block_number), roots)
+    return {**world.bundle, "anchor": anchor}, int(block.header.block_number)
 
 
 def test_a_set_grown_by_governance_is_followed_where_the_founders_alone_no_longer_seal(
@@ -1314,6 +1321,35 @@ def test_a_set_grown_by_governance_is_followed_where_the_founders_alone_no_longe
     assert f"counted under the set block {n - 1} names, block {n} proven from the founding validators" in (
         steps["seals"].detail
     )
+
+
+def test_an_anchor_sent_by_a_rotated_account_of_the_notarys_member_passes_once_proven(
+    governed: GovernedAnchor, world: World
+) -> None:
+    """op (the notary's member) adds a second account, removes its first one and anchors with the second: under
+    consortium.json's account alone the sender is refused; the account is op's in the registry at the anchor's
+    parent block, proven against its state root, and that is said."""
+    chain = governed.chain
+    chain.accounts["op2"], chain.nonces["op2"] = Account.create(), 0
+    op2 = chain.accounts["op2"]
+    chain.send("op", chain.registry, registry_call("add_account", op2.address))
+    chain.seal()
+    chain.send("op2", chain.registry, registry_call("remove_account", governed.op.address))
+    chain.seal()
+    bundle, number = anchored(chain, "op2", world)
+    steps = {s.name: s for s in verify_evidence_json(bundle, governed.roots)}
+    assert "not the notary's account" in steps["anchor transaction"].detail
+    proven = prove_anchor_block(governed.heads(), number, chain.registry, "op")
+    assert proven.notary_accounts == (op2.address,)
+    steps = {s.name: s for s in verify_evidence_json(bundle, replace(governed.roots, anchor_block=proven))}
+    assert all(s.ok for s in steps.values()), [s.to_text() for s in steps.values()]
+    assert f"an account of the notary's member op in the registry at block {number - 1}" in (
+        steps["anchor transaction"].detail
+    )
+    # a sender the proof does not list as the notary's member's is refused as before
+    stranger = replace(proven, notary_accounts=(OTHER_ADDRESS,))
+    steps = {s.name: s for s in verify_evidence_json(bundle, replace(governed.roots, anchor_block=stranger))}
+    assert steps["anchor transaction"].ok is False
 
 
 def test_a_node_that_lies_about_the_set_fails_the_seals(governed: GovernedAnchor) -> None:
