@@ -469,42 +469,56 @@ def keys_list(obj: Context, org: str | None, as_json: bool) -> None:
     default=None,
     help="Write the bundle to FILE (atomically) instead of printing it.",
 )
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="With --out: keep running, reading the chain every --interval seconds, and write FILE again whenever the "
+    "member CAs valid on chain change (a firm admitted, a CA rotated or retired, a member removed), until stopped "
+    "(SIGTERM, Ctrl-C).",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=1.0,
+    show_default=True,
+    help="With --follow: seconds between two reads of the chain.",
+)
 @pass_ctx
-def keys_ca_bundle(obj: Context, out: Path | None) -> None:
+def keys_ca_bundle(obj: Context, out: Path | None, follow: bool, interval: float) -> None:
     """The CA certificates of the members valid on chain now, as a PEM bundle: what a caller that takes a bundle
     file (curl --cacert, a firm's own code) trusts a gateway's server certificate with, a firm admitted after init
     included, whose CA is in no consortium.json. A removed member's and a retired CA are left out (and a record
-    OpenSSL cannot load as a certificate)."""
-    from network.trust import has_directory
+    OpenSSL cannot load as a certificate). With --follow the file is kept so while the command runs."""
+    from network.trust import chain_ca_bundle, follow_ca_bundle, has_directory
 
+    if follow and out is None:
+        raise click.UsageError("--follow keeps a file: give it with --out")
     c = obj.consortium()
     if not has_directory(c.description):
         fail("consortium.json names no TrustDirectory: the member CAs are those of consortium.json (ca-bundle.pem)")
     from chain.trustview import TrustView
 
     view = TrustView(c.backend, c.trust.address)
+    if follow:
+        assert out is not None
+        import contextlib
+        import signal
+        import threading
+
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the file keeps the last bundle written
+            follow_ca_bundle(view, out, stop, interval, click.echo)
+        return
     view.refresh()
-    pems = [pem for der in view.ca_certs() if (pem := _loadable_ca_pem(der)) is not None]
-    bundle = "".join(pems)
+    bundle, count = chain_ca_bundle(view)
     if out is None:
         click.echo(bundle, nl=False)
         return
     from notary.durable import replace_file
 
     replace_file(out, bundle.encode("ascii"), 0o644)
-    click.echo(f"{len(pems)} member CA certificate(s) valid on chain at block {view.head} written to {out}")
-
-
-def _loadable_ca_pem(der: bytes) -> str | None:
-    """``der`` as PEM if OpenSSL loads it as a CA certificate; None otherwise."""
-    import ssl
-
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    try:
-        context.load_verify_locations(cadata=der)
-    except ssl.SSLError:
-        return None
-    return ssl.DER_cert_to_PEM_cert(der)
+    click.echo(f"{count} member CA certificate(s) valid on chain at block {view.head} written to {out}")
 
 
 @member_keys.command("publish")

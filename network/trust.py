@@ -2,7 +2,8 @@
 
 :func:`founder_keys` is what ``consortium init`` writes for each founder, the same keys ``consortium.json``
 lists, and :func:`genesis_witness_endpoints` the URLs its founders' witnesses are served at; :func:`trust_view`
-follows the directory of a consortium; :class:`GatewayKeySource` answers the notary's question "which keys may
+follows the directory of a consortium, :func:`follow_ca_bundle` keeps a CA bundle file of the members' CAs on chain
+for callers that take a file; :class:`GatewayKeySource` answers the notary's question "which keys may
 sign for the gateways of org X now" from it, falling back to ``consortium.json`` until the chain has been read
 once. :func:`sm2_ca_record` is the record of a member's SM2 identity CA (an ``sm`` consortium's), a ``CA_CERT``
 beside its P-256 CA, and :func:`sm2_identity_cas` what the directory says of those CAs.
@@ -10,7 +11,9 @@ beside its P-256 CA, and :func:`sm2_identity_cas` what the directory says of tho
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+import threading
+from collections.abc import Callable, Collection, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from cryptography import x509
@@ -131,6 +134,52 @@ def trust_view(
     url = chain_url or description.chain_url
     backend = RpcBackend(url, timeout_s, lean=True, chain_id=description.chain_id, tls=tls)
     return TrustView(backend, description.contracts[CONTRACT], poll_s=poll_s)
+
+
+def loadable_ca_pem(der: bytes) -> str | None:
+    """``der`` as PEM if OpenSSL loads it as a CA certificate; None otherwise (a record of the directory that is
+    no certificate OpenSSL takes: it issued no certificate a TLS peer could verify)."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        context.load_verify_locations(cadata=der)
+    except ssl.SSLError:
+        return None
+    return ssl.DER_cert_to_PEM_cert(der)
+
+
+def chain_ca_bundle(view: TrustView) -> tuple[str, int]:
+    """The CA certificates of the members valid on chain in ``view``'s last read, as one PEM bundle, and how many:
+    what a caller taking a bundle file (curl --cacert, a firm's own code) trusts the gateways' server certificates
+    with, a firm admitted after ``init`` included; a removed member's and a retired CA are left out."""
+    pems = [pem for der in view.ca_certs() if (pem := loadable_ca_pem(der)) is not None]
+    return "".join(pems), len(pems)
+
+
+def follow_ca_bundle(
+    view: TrustView, out: Path, stop: threading.Event, interval: float, said: Callable[[str], None]
+) -> None:
+    """Keep ``out`` the bundle of :func:`chain_ca_bundle` until ``stop`` is set: the view read again every
+    ``interval`` seconds, the file written (atomically, 0644) at the start and whenever the bundle changed, each
+    write ``said`` in one line. A read that fails is said and tried again at the next interval; the file keeps the
+    last bundle meanwhile."""
+    from notary.durable import replace_file
+
+    written: str | None = None
+    while True:
+        try:
+            view.refresh()
+        except Exception as exc:  # the chain unreachable or refusing: the file stays as it was
+            said(f"the chain cannot be read ({type(exc).__name__}: {exc}); {out} is left as it is")
+        else:
+            bundle, count = chain_ca_bundle(view)
+            if bundle != written:
+                replace_file(out, bundle.encode("ascii"), 0o644)
+                written = bundle
+                said(f"{count} member CA certificate(s) valid on chain at block {view.head} written to {out}")
+        if stop.wait(interval):
+            return
 
 
 class GatewayKeySource:

@@ -8,7 +8,9 @@ firm that joined later rotating its CA with the command line from its own direct
 from __future__ import annotations
 
 import json
+import ssl
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,7 @@ from network.certificates import AuthError, CallerAuthenticator
 from network.identity import (
     OrgPaths,
     PassphraseError,
+    create_org_identity,
     issue_identity,
     issue_service_certificate,
     load_user_key,
@@ -35,8 +38,10 @@ from network.identity import (
     verify_crl,
 )
 from network.logins import Authenticator, make_token
+from network.trust import follow_ca_bundle
 from notary.durable import replace_file
 from tests.support.consortium import Consortium, described, joined
+from tests.support.wait import wait_until
 
 PASS = b"ca-rotation-passphrase"
 ORG = "op"
@@ -273,3 +278,33 @@ def test_a_joined_firm_rotates_its_ca_from_its_own_directory(
     # and in its own CRL by the same file, whose first certificate is the one revoked
     revoked = run("identity", "revoke", "--org", JOINED, "--cert", str(gateway_tls))
     assert f"revoked serial {chain[0].serial_number:#x} (" in revoked, revoked
+
+
+def test_a_ca_bundle_file_followed_changes_with_the_cas_on_chain(consortium: Consortium, tmp_path: Path) -> None:
+    """``member keys ca-bundle --out FILE --follow`` (``network.trust.follow_ca_bundle``): the file is written at
+    the start, again when a CA is added on chain and when it is retired, each write said; nothing is written while
+    nothing changed."""
+    c = consortium
+    create_org_identity(tmp_path, OrgId(ORG), "Op Again", PASS)
+    added = _der(OrgPaths.of(tmp_path, OrgId(ORG)).ca_cert)
+    pem = ssl.DER_cert_to_PEM_cert(added)
+    out = tmp_path / "bundle.pem"
+    stop, said = threading.Event(), list[str]()
+    view = TrustView(c.backend, c.trust.address)
+    thread = threading.Thread(target=follow_ca_bundle, args=(view, out, stop, 0.05, said.append), daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: len(said) == 1, "the bundle written at the start", 30)
+        first = out.read_text()
+        assert pem not in first and "written to" in said[0]
+        index = c.trust.add_key(c.signers[ORG], KeyKind.CA_CERT, added)
+        wait_until(lambda: pem in out.read_text(), "the CA added on chain in the file", 30)
+        assert len(said) == 2 and out.read_text() == first + pem  # the newest record last
+        c.trust.retire_key(c.signers[ORG], index)
+        wait_until(lambda: pem not in out.read_text(), "the CA retired on chain out of the file", 30)
+        assert out.read_text() == first and len(said) == 3
+        assert stat.S_IMODE(out.stat().st_mode) == 0o644
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
