@@ -66,6 +66,11 @@ def main() -> int:
     )
     record("ConsortiumRegistry", "add_account", reg.add_account(s["alpha"], s["extra"].address))
     record("ConsortiumRegistry", "remove_account", reg.remove_account(s["alpha"], s["extra"].address))
+    reg.add_account(s["alpha"], s["extra"].address)
+    record("ConsortiumRegistry", "revoke_account (regulator)", reg.revoke_account(s["reg"], s["extra"].address))
+    reg.add_account(s["alpha"], s["extra"].address)
+    revoked = reg.revoke_account(s["reg"], s["extra"].address, "0x" + "ab" * 20)
+    record("ConsortiumRegistry", "revoke_account (regulator, with a replacement)", revoked)
     record("ConsortiumRegistry", "set_certificate", reg.set_certificate(s["alpha"], b"\x33" * 32))
     record("DataAssetRegistry", "register_asset", assets.register_asset(s["alpha"], "feed-a", AssetKind.FEED, D, D, 2))
     record(

@@ -54,10 +54,18 @@ _ACCOUNT_STEPS = {
 
 
 @identity.command("rotate-account")
+@click.option(
+    "--stage",
+    "stage_only",
+    is_flag=True,
+    help="Only make and stage the new key, and print its account: the address to give a regulator revoking the "
+    "current account as compromised (member keys compromise ... --replacement ADDRESS); run the command again without "
+    "--stage afterwards to finish.",
+)
 @as_option
 @json_option
 @pass_ctx
-def identity_rotate_account(obj: Context, as_org: OrgId, as_json: bool) -> None:
+def identity_rotate_account(obj: Context, stage_only: bool, as_org: OrgId, as_json: bool) -> None:
     """Rotate the account key of --as (docs/trust.md, "Rotating an account key"): a new secp256k1 key, staged as
     orgs/ORG/keys/account.next.pem; the current account adds the new one to the member in the ConsortiumRegistry;
     the new one records itself in the TrustDirectory, retires the old account's record and removes the old account;
@@ -67,7 +75,11 @@ def identity_rotate_account(obj: Context, as_org: OrgId, as_json: bool) -> None:
 
     A validator's node seals with the new key from the block after the removal (the set names it from there), and
     the notary's anchorer sends from it once the registry lists it, both with no restart. Refuses a member that is
-    not active, an account of DIR that is not the member's on chain and a wrong passphrase, sending nothing."""
+    not active, an account of DIR that is not the member's on chain and a wrong passphrase, sending nothing.
+
+    A leaked account: --stage first, hand the printed address to a regulator, who declares the account's record
+    compromised with it as --replacement (the registry then lists the new account instead of the leaked one, in one
+    block), then run the command again to finish (record, key file)."""
     from network.accountrotation import AccountRotationError, rotate_account
     from network.trust import has_directory
 
@@ -79,9 +91,23 @@ def identity_rotate_account(obj: Context, as_org: OrgId, as_json: bool) -> None:
             c.registry,
             c.trust if has_directory(c.description) else None,
             as_org,
+            stage_only=stage_only,
         )
     except AccountRotationError as exc:
         fail(str(exc))
+    if stage_only:
+        staged = "staged now" if r.done else "staged by an earlier run"
+        emit(
+            as_json,
+            r.to_json(),
+            lambda: [
+                f"new account of {r.org}: {r.new} ({staged}; the current one is {r.old})",
+                "  hand it to a regulator revoking the current account: member keys compromise "
+                f"{r.org} INDEX --as-of-block N --replacement {r.new} --as REGULATOR",
+                "  or run this command again without --stage to rotate now",
+            ],
+        )
+        return
     emit(
         as_json,
         r.to_json(),

@@ -766,10 +766,53 @@ def _serial_of_own(obj: Context, cert_file: Path, org: OrgId) -> int:
 @click.argument("org", callback=name_arg("org id"))
 @click.argument("index", type=click.IntRange(0))
 @click.option("--as-of-block", type=click.IntRange(0), required=True, help="Not valid from this block on.")
+@click.option(
+    "--replacement",
+    default=None,
+    metavar="ADDRESS",
+    help="For an account record: the account ORG handed over to replace it (identity rotate-account --stage), made "
+    "ORG's in the same block the leaked one stops being; required when the leaked account is ORG's only one.",
+)
 @as_option
 @pass_ctx
-def keys_compromise(obj: Context, org: str, index: int, as_of_block: int, as_org: str) -> None:
-    """Declare key INDEX of ORG compromised as of a block, earlier ones included: a regulator's power."""
+def keys_compromise(obj: Context, org: str, index: int, as_of_block: int, replacement: str | None, as_org: str) -> None:
+    """Declare key INDEX of ORG compromised as of a block, earlier ones included: a regulator's power. For an
+    account record whose account is still ORG's in the registry, the account is also revoked there
+    (ConsortiumRegistry.revoke_account): from that block its transactions are refused, by the nodes and the
+    contracts alike, and --replacement, if given, is ORG's account instead."""
+    from chain.contracts.trust import KeyKind
+
     c = obj.consortium()
-    c.trust.declare_compromised(obj.signer(as_org), org, index, as_of_block)
+    records = c.trust.records(org)
+    record = records[index] if index < len(records) else None
+    account = None
+    if record is not None and record.kind is KeyKind.ACCOUNT:
+        address = "0x" + record.value.hex()
+        if c.registry.org_of(address) == org:
+            account = address
+    if replacement is not None:
+        if record is None or record.kind is not KeyKind.ACCOUNT:
+            raise click.UsageError("--replacement is for an account record")
+        from eth_utils.address import is_hex_address
+
+        if not (replacement.startswith("0x") and is_hex_address(replacement)):
+            raise click.BadParameter(
+                f"{replacement!r} is not a 0x-prefixed 20-byte address", param_hint="--replacement"
+            )
+        holder = c.registry.org_of(replacement)
+        if holder is not None:
+            fail(f"the replacement {replacement} is already {holder}'s account: nothing declared")
+    if account is not None and replacement is None:
+        member = c.registry.member(org)
+        if member is not None and len(member.accounts) < 2:
+            fail(
+                f"{account} is {org}'s only account: give --replacement ADDRESS (an account {org} staged for it: "
+                f"identity rotate-account --stage), or suspend {org}; nothing declared"
+            )
+    signer = obj.signer(as_org)
+    c.trust.declare_compromised(signer, org, index, as_of_block)
     click.echo(f"declared #{index} of {org} compromised as of block {as_of_block}")
+    if account is not None:
+        receipt = c.registry.revoke_account(signer, account, replacement)
+        then = f"; {replacement} is {org}'s instead" if replacement is not None else ""
+        click.echo(f"account {account} revoked in the registry from block {receipt['blockNumber']}{then}")

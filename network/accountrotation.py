@@ -159,9 +159,12 @@ def rotate_account(
     registry: ConsortiumRegistryClient,
     trust: TrustDirectoryClient | None,
     org: str,
+    stage_only: bool = False,
 ) -> AccountRotation:
     """Rotate ``org``'s account key in ``directory`` (module docstring); :class:`AccountRotationError` before
-    anything is written or sent when it cannot, or naming the step the chain refused."""
+    anything is written or sent when it cannot, or naming the step the chain refused. ``stage_only``: step 1 alone
+    (the new account's address to hand to a regulator revoking the current one as compromised, which makes the new
+    one the member's in the same block; the next full run then finishes)."""
     paths = OrgPaths.of(directory, OrgId(org))
     try:
         current = Signer.from_key(load_account_key(directory, OrgId(org), passphrase))
@@ -197,6 +200,8 @@ def rotate_account(
     else:
         found.append("staged")
     new = Signer.from_key(staged)
+    if stage_only:
+        return AccountRotation(org, current.address, new.address, tuple(done), tuple(found))
     old_registered = owner == org
     try:
         if registry.org_of(new.address) == org:

@@ -201,5 +201,11 @@ class ConsortiumRegistryClient(ContractClient):
     def remove_account(self, signer: Signer, account: str) -> TxReceipt:
         return self._transact(signer, "remove_account", to_checksum_address(account))
 
+    def revoke_account(self, signer: Signer, account: str, replacement: str | None = None) -> TxReceipt:
+        """A regulator's revocation of a member's compromised account, with the ``replacement`` account the member
+        handed over (None: the member keeps another account)."""
+        other = "0x" + "00" * 20 if replacement is None else to_checksum_address(replacement)
+        return self._transact(signer, "revoke_account", to_checksum_address(account), other)
+
     def set_certificate(self, signer: Signer, cert_fingerprint: bytes) -> TxReceipt:
         return self._transact(signer, "set_certificate", check_digest(cert_fingerprint, "certificate fingerprint"))

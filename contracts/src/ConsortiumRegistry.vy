@@ -98,6 +98,12 @@ event AccountRemoved:
     org: indexed(bytes32)
     account: address
 
+event AccountRevoked:
+    org: indexed(bytes32)
+    account: address
+    replacement: address
+    by_org: bytes32
+
 event CertificateChanged:
     org: indexed(bytes32)
     cert_fingerprint: bytes32
@@ -238,13 +244,32 @@ def remove_account(account: address):
     org: bytes32 = self._active_org(msg.sender)
     assert self.account_org[account] == org, "account not of this member"
     assert account != msg.sender, "cannot remove the sending account"
-    kept: DynArray[address, MAX_ACCOUNTS] = []
-    for a: address in self.members[org].accounts:
-        if a != account:
-            kept.append(a)
-    self.members[org].accounts = kept
-    self.account_org[account] = empty(bytes32)
-    log AccountRemoved(org=org, account=account)
+    self._unlink_account(org, account)
+
+
+@external
+def revoke_account(account: address, replacement: address):
+    """
+    @notice A regulator's power over a member's account declared compromised (its key leaked): the account is no
+            member's from this block, so the contracts refuse its calls and the nodes its transactions. With a
+            ``replacement`` (an account whose key the member made and handed over as an address), that one is the
+            member's from the same block, last of its accounts; without one the member must keep another account.
+            A validator's set follows its first account, as for ``remove_account``. Not a regulator's account.
+    """
+    regulator: bytes32 = self._regulator(msg.sender)
+    org: bytes32 = self.account_org[account]
+    assert org != empty(bytes32), "account not of a member"
+    assert self.members[org].roles & REGULATOR == 0, "cannot revoke a regulator's account"
+    if replacement == empty(address):
+        assert len(self.members[org].accounts) > 1, "the member's only account: give a replacement"
+    else:
+        assert self.account_org[replacement] == empty(bytes32), "account already registered"
+    self._unlink_account(org, account)
+    if replacement != empty(address):
+        self.members[org].accounts.append(replacement)
+        self.account_org[replacement] = org
+        log AccountAdded(org=org, account=replacement)
+    log AccountRevoked(org=org, account=account, replacement=replacement, by_org=regulator)
 
 
 @external
@@ -342,6 +367,17 @@ def _regulator(account: address) -> bytes32:
     org: bytes32 = self._active_org(account)
     assert self.members[org].roles & REGULATOR != 0, "not a regulator"
     return org
+
+
+@internal
+def _unlink_account(org: bytes32, account: address):
+    kept: DynArray[address, MAX_ACCOUNTS] = []
+    for a: address in self.members[org].accounts:
+        if a != account:
+            kept.append(a)
+    self.members[org].accounts = kept
+    self.account_org[account] = empty(bytes32)
+    log AccountRemoved(org=org, account=account)
 
 
 @internal

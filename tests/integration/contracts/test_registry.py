@@ -622,6 +622,48 @@ def test_add_and_remove_accounts(consortium: Consortium) -> None:
     assert known(c.registry.member("alpha")).accounts == (second.address, alpha.address)
 
 
+def test_a_regulator_revokes_a_compromised_account_with_or_without_a_replacement(consortium: Consortium) -> None:
+    """``revoke_account``: the regulator's power over a member's leaked account, effective from its block: the
+    account is no member's (its calls refused), the replacement handed over is the member's in the same block (the
+    last of its accounts), and a validator's set follows its first account."""
+    c = consortium
+    reg, alpha, beta = c.signers["reg"], c.signers["alpha"], c.signers["beta"]
+    second = c.new_signer()
+    c.registry.add_account(alpha, second.address)
+    refused("not a regulator", c.registry.revoke_account, beta, alpha.address)
+    refused("not a member", c.registry.revoke_account, c.outsider, alpha.address)
+    refused("account not of a member", c.registry.revoke_account, reg, new_address())
+    refused("cannot revoke a regulator's account", c.registry.revoke_account, reg, reg.address)
+    refused("the member's only account: give a replacement", c.registry.revoke_account, reg, beta.address)
+    refused("account already registered", c.registry.revoke_account, reg, alpha.address, beta.address)
+
+    receipt = c.registry.revoke_account(reg, alpha.address)  # alpha keeps its second account
+    (removed,) = c.registry.decode_events(receipt, "AccountRemoved")
+    (revoked,) = c.registry.decode_events(receipt, "AccountRevoked")
+    assert (org_name(removed["args"]["org"]), removed["args"]["account"]) == ("alpha", alpha.address)
+    assert org_name(revoked["args"]["by_org"]) == "reg" and revoked["args"]["replacement"] == ZERO_ADDRESS
+    assert known(c.registry.member("alpha")).accounts == (second.address,)
+    refused("not a member", c.registry.set_certificate, alpha, digest("the leaked key"))
+    c.registry.set_certificate(second, digest("the member's own"))  # its other account acts
+
+    replacement = c.new_signer()  # beta's only account, replaced in the same block
+    receipt = c.registry.revoke_account(reg, beta.address, replacement.address)
+    (added,) = c.registry.decode_events(receipt, "AccountAdded")
+    assert (org_name(added["args"]["org"]), added["args"]["account"]) == ("beta", replacement.address)
+    assert known(c.registry.member("beta")).accounts == (replacement.address,)
+    assert c.registry.org_of(beta.address) is None and c.registry.org_of(replacement.address) == "beta"
+    refused("not a member", c.registry.set_certificate, beta, digest("x"))
+    c.registry.set_certificate(replacement, digest("beta again"))
+
+    op, op_next = c.signers["op"], c.new_signer()  # the validator's set names the replacement from then on
+    assert c.registry.validators() == [op.address]
+    c.registry.revoke_account(reg, op.address, op_next.address)
+    assert c.registry.validators() == [op_next.address]
+    suspend(c, "gamma")  # a suspended member's account may be revoked too
+    c.registry.revoke_account(reg, c.signers["gamma"].address, new_address())
+    assert c.registry.org_of(c.signers["gamma"].address) is None
+
+
 def test_at_most_eight_accounts(consortium: Consortium) -> None:
     c = consortium
     alpha = c.signers["alpha"]

@@ -9,6 +9,7 @@ key from the block its set names it, runs against real nodes in ``tests/integrat
 from __future__ import annotations
 
 import json
+import shutil
 import stat
 from pathlib import Path
 
@@ -149,3 +150,54 @@ def test_a_rotation_refused_writes_and_sends_nothing(consortium: Consortium, tmp
     assert c.registry.member(org) == before and c.trust.record_count(org) == records
     assert not staged_account_path(firm, org).exists()
     assert c.registry.org_of(old.address) == JOINED
+
+
+def test_a_leaked_account_is_revoked_by_a_regulator_for_the_one_the_firm_staged(
+    consortium: Consortium, tmp_path: Path
+) -> None:
+    """The firm stages a new key (``identity rotate-account --stage``) and hands its address to the regulator, who
+    declares the leaked account's record compromised with it as ``--replacement`` (``member keys compromise``):
+    from that block the leaked account is no member's and the staged one is the firm's; the firm's next run
+    finishes the rotation. Without the replacement, the firm's only account is not declared at all."""
+    c = consortium
+    firm, old = _firm(c, tmp_path)
+    url = c.backend.server.url  # type: ignore[attr-defined]
+    firm_pass, reg_pass = tmp_path / "delta.pass", tmp_path / "reg.pass"
+    firm_pass.write_bytes(JOINED_PASS)
+    reg_pass.write_bytes(PASS)
+    at_firm = ["--dir", str(firm), "--chain-url", url, "--passphrase-file", str(firm_pass)]
+    staged = CliRunner().invoke(cli, [*at_firm, "identity", "rotate-account", "--stage", "--as", JOINED, "--json"])
+    assert staged.exit_code == 0, (staged.output, staged.exception)
+    new = json.loads(staged.output)["new"]
+    assert c.registry.org_of(new) is None and staged_account_path(firm, JOINED).is_file()
+
+    regulator = tmp_path / "regulator"  # the founders' consortium.json and the regulator's account key
+    regulator.mkdir()
+    shutil.copy(tmp_path / "founders" / "consortium.json", regulator / "consortium.json")
+    paths = OrgPaths.of(regulator, OrgId("reg"))
+    paths.account_key.parent.mkdir(parents=True)
+    key = ec.derive_private_key(int.from_bytes(bytes(c.signers["reg"].account.key), "big"), ec.SECP256K1())
+    replace_file(paths.account_key, encrypt(key, PASS), PRIVATE_FILE_MODE)
+    leaked = bytes.fromhex(old.address[2:])
+    index = next(r.index for r in c.trust.records(JOINED) if r.kind is KeyKind.ACCOUNT and r.value == leaked)
+    block = int(c.backend.web3.eth.block_number)
+    compromise = ["--dir", str(regulator), "--chain-url", url, "--passphrase-file", str(reg_pass), "member", "keys",
+                  "compromise", JOINED, str(index), "--as-of-block", str(block), "--as", "reg"]  # fmt: skip
+    alone = CliRunner().invoke(cli, compromise)
+    assert alone.exit_code == 1 and f"{old.address.lower()} is {JOINED}'s only account" in alone.output.lower()
+    assert c.trust.records(JOINED)[index].valid_until is None  # nothing declared
+
+    result = CliRunner().invoke(cli, [*compromise, "--replacement", new])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert f"{new} is {JOINED}'s instead" in result.output, result.output
+    assert c.registry.org_of(old.address) is None and c.registry.org_of(new) == JOINED
+    assert c.trust.records(JOINED)[index].valid_until == block
+    with pytest.raises(ContractRevertError, match="not a member"):
+        c.trust.revoke_serial(old, 0x77)  # the leaked key's calls refused from that block
+
+    finished = CliRunner().invoke(cli, [*at_firm, "identity", "rotate-account", "--as", JOINED, "--json"])
+    assert finished.exit_code == 0, (finished.output, finished.exception)
+    answer = json.loads(finished.output)
+    assert answer["new"] == new and answer["done"] == ["recorded", "installed"], answer
+    assert set(answer["found"]) == {"staged", "added", "retired", "removed"}, answer
+    assert Signer.from_key(load_account_key(firm, OrgId(JOINED), JOINED_PASS)).address == new
