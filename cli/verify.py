@@ -398,7 +398,7 @@ def evidence_roots(
     # the anchor's block and the set that sealed it, proven from the founders (or the header kept beside the file)
     keys.heads = trusted_heads(backend, description, cli_header_path(consortium.parent))
     try:
-        roots, _ = keys.evidence_roots(roots, bundle)
+        roots, _ = keys.evidence_roots(roots, bundle, prove_keys=True)
     except Exception as exc:  # as witness_keys_for: the chain could not be read
         _chain_unreadable(keys.backend, exc)
     if keys.heads is not None and keys.heads.keep_problem is not None:

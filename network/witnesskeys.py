@@ -35,7 +35,7 @@ import dataclasses
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Literal, TypedDict, TypeVar
 
 from chain.ids import Role
@@ -50,6 +50,7 @@ from notary.verify import ProvenBlock, TrustRoots
 if TYPE_CHECKING:
     from chain.backend import Backend
     from chain.contracts.privatecheck import TrustedHeads
+    from chain.lightclient import VerifiedHeader
     from chain.trustview import TrustSnapshot, TrustView
 
 #: What ``CheckpointWitnesses.describe`` says of the offline fallback.
@@ -100,12 +101,15 @@ class CheckpointWitnesses:
     block: int | None
     anchored: bool = False
     log_keys: LogKeys | None = None
+    #: The block whose state the directory's records were proven in (:func:`prove_witnesses`: the head proven
+    #: from the founders), the statuses proven at ``block``; None: read from the node (``eth_call``).
+    proven_at: int | None = None
 
     def describe(self) -> str:
         if self.block is None:
             return OFFLINE
         where = "the anchor's block" if self.anchored else "the head: the checkpoint is not anchored"
-        return f"witness keys valid on chain at block {self.block} ({where}), of members active then"
+        return f"witness keys valid on chain at block {self.block} ({where}), of members active then{self._proven()}"
 
     def describe_log_key(self) -> str:
         if self.block is None:
@@ -113,7 +117,12 @@ class CheckpointWitnesses:
         if self.log_keys is None:
             return "log key of consortium.json: the TrustDirectory holds no log key"
         where = "the anchor's block" if self.anchored else "the head: the checkpoint is not anchored"
-        return f"log key valid on chain at block {self.block} ({where})"
+        return f"log key valid on chain at block {self.block} ({where}){self._proven()}"
+
+    def _proven(self) -> str:
+        if self.proven_at is None:
+            return ""
+        return f", the records proven in the state of block {self.proven_at} and the statuses in block {self.block}'s"
 
     def to_json(self) -> WitnessKeysJSON:
         return {
@@ -136,6 +145,46 @@ def claimed_checkpoint_size(bundle: object) -> int | None:
     part = bundle.get("checkpoint") if isinstance(bundle, Mapping) else None
     size = part.get("size") if isinstance(part, Mapping) else None
     return size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None
+
+
+def prove_witnesses(
+    heads: TrustedHeads,
+    description: ConsortiumDescription,
+    at: VerifiedHeader,
+    head: VerifiedHeader,
+    anchored: bool,
+    policy: WitnessPolicy,
+    founders: Collection[str],
+) -> CheckpointWitnesses:
+    """The witness keys and log keys for a checkpoint, selected as :meth:`ChainWitnessKeys.at_block` selects them
+    (``network.logsetup.chain_witness_keys``, ``chain_log_keys``) from storage proven by ``eth_getProof`` instead of
+    read by ``eth_call``: every record of the TrustDirectory in the state of ``head`` (so a key retired or declared
+    compromised since is seen), the registry's status and roles of each org in the state of ``at`` (the anchor's
+    block, or the head for a checkpoint not anchored), both headers accepted by ``heads`` from the founding
+    validators (``chain.contracts.proven.ProvenState``). A proof that does not check raises its ``ChainError``."""
+    from chain.contracts.proven import ProvenState
+    from chain.ids import MemberStatus
+    from chain.trustview import TrustSnapshot
+
+    addresses = {name: description.contracts[name] for name in ("TrustDirectory", "ConsortiumRegistry")}
+    latest = ProvenState(heads.rpc, head, addresses)
+    changes, orgs = latest.trust_orgs()
+    records = {str(org): latest.keys(org).records for org in orgs}
+    then = ProvenState(heads.rpc, at, addresses)
+    members = {str(org): then.member(org) for org in orgs}
+    statuses = {org: int(MemberStatus.NONE if m is None else m.status) for org, m in members.items()}
+
+    def roles_of(org: str) -> Role:
+        member = members.get(org)
+        return Role(0) if member is None else member.roles
+
+    snapshot = TrustSnapshot.of(head.number, changes, records, statuses)
+    keys, chosen = chain_witness_keys(snapshot, at.number, policy, founders, roles_of)
+    log_keys = chain_log_keys(snapshot, description, at.number).at(at.number, anchored)
+    witnesses = {org: tuple(k) for org, k in keys.items()}
+    return CheckpointWitnesses(
+        witnesses, chosen, at.number, anchored, log_keys if log_keys.keys else None, proven_at=head.number
+    )
 
 
 def claimed_anchor_block(bundle: object) -> int | None:
@@ -173,7 +222,7 @@ def prove_anchor_block(
         if isinstance(exc, BackendError) and not isinstance(exc, (RpcAnswerError, BatchAnswerError)):
             raise
         return ProvenBlock(number, problem=f"block {number} is not proven from the founding validators: {exc}")
-    if heads.resumed_from is not None and heads.resumed_from <= number:
+    if heads.resumed_from is not None:
         start = f"from the header of block {heads.resumed_from} kept before"
     else:
         start = "from the founding validators of consortium.json"
@@ -376,13 +425,27 @@ class ChainWitnessKeys:
         chosen = self.for_checkpoint(size)
         return with_witnesses(roots, self.description, chosen), chosen
 
-    def evidence_roots(self, roots: TrustRoots, bundle: object) -> tuple[TrustRoots, CheckpointWitnesses]:
+    def evidence_roots(
+        self, roots: TrustRoots, bundle: object, prove_keys: bool = False
+    ) -> tuple[TrustRoots, CheckpointWitnesses]:
         """:meth:`roots` for an evidence bundle (parsed, or its JSON); with :attr:`heads`, also the block its anchor
         claims proven from the founding validators, whose validator set then counts its seals
         (``notary.verify.ProvenBlock``: a set changed by governance since the genesis is followed). A header the
-        light client does not accept becomes the seals step's failure; a node that cannot be reached raises."""
-        roots, chosen = self.roots(roots, claimed_checkpoint_size(bundle))
-        return self.with_anchor_block(roots, bundle), chosen
+        light client does not accept becomes the seals step's failure; a node that cannot be reached raises.
+        With ``prove_keys`` too, the witness and log keys are proven in the state of the head and of the anchor's
+        block (:func:`prove_witnesses`) rather than read from the node; a proof that does not check raises."""
+        if not prove_keys or self.heads is None:
+            roots, chosen = self.roots(roots, claimed_checkpoint_size(bundle))
+            return self.with_anchor_block(roots, bundle), chosen
+        head = self.heads.at(self.head())  # first: from a kept header, then the anchor's block back from the head
+        roots = self.with_anchor_block(roots, bundle)
+        proven = roots.anchor_block
+        anchored = proven is not None and proven.problem is None
+        at = self.heads.at(proven.number) if anchored and proven is not None else None  # proven already: kept
+        chosen = prove_witnesses(
+            self.heads, self.description, head if at is None else at, head, at is not None, self._policy, self._founders
+        )
+        return with_witnesses(roots, self.description, chosen), chosen
 
     def with_anchor_block(self, roots: TrustRoots, bundle: object) -> TrustRoots:
         """``roots`` with the block ``bundle``'s anchor claims, proven by :attr:`heads` (unchanged without them, or

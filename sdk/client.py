@@ -846,7 +846,7 @@ class MemberClient:
             witness_keys = chosen.to_json()
         else:
             keys = chain if isinstance(chain, ChainWitnessKeys) else _chain_witness_keys(description, chain, chain_tls)
-            roots, chosen = keys.evidence_roots(roots_from_description(description), evidence)
+            roots, chosen = keys.evidence_roots(roots_from_description(description), evidence, prove_keys=True)
             witness_keys = chosen.to_json()
         if isinstance(evidence, EvidenceBundle):
             event_id: object = evidence.event_id

@@ -217,6 +217,10 @@ class ProvenHeadersHealth(TypedDict):
     keep_problem: str | None
 
 
+#: How many headers proven back from a later one :class:`TrustedHeads` keeps (an anchor's block and its parent).
+BACK_KEPT = 16
+
+
 class TrustedHeads:
     """Headers of the chain at ``rpc`` accepted by the light client (``chain.lightclient``): the first from the
     genesis, whose validator set must be ``founders`` (the consortium's founding validators), each next one only
@@ -250,6 +254,7 @@ class TrustedHeads:
         self._newest: VerifiedHeader | None = None
         self._kept_number: int | None = None  # the number of the header in ``keep``, once read or written
         self._unchecked: KeptHeader | None = None  # a kept header after the blocks walked to so far
+        self._back: dict[int, VerifiedHeader] = {}  # headers proven back from a later one, the latest few
         self.headers_checked = 0
         #: The header this walk resumed from (its number), when it resumed from a kept one.
         self.resumed_from: int | None = None
@@ -296,9 +301,17 @@ class TrustedHeads:
         with self._lock:
             newest = self._newest
             if newest is not None and number < newest.number and newest.number - number < number:
-                # nearer the newest header than the genesis: back by parent hashes (kept headers stay as they are)
-                header = lightclient.walk_back(self.rpc, newest, number)
-                self.headers_checked += newest.number - number
+                # nearer the newest header than the genesis: back by parent hashes (kept headers stay as they are),
+                # from the nearest header proven so before, if any
+                header = self._back.get(number)
+                if header is None:
+                    later = [h for h in self._back.values() if h.number > number]
+                    start = min(later, key=lambda h: h.number) if later else newest
+                    header = lightclient.walk_back(self.rpc, start, number)
+                    self.headers_checked += start.number - number
+                    while len(self._back) >= BACK_KEPT:
+                        del self._back[next(iter(self._back))]
+                    self._back[number] = header
                 return header
             start = self._start(number)
             target = number if step is None else min(number, start.number + step)

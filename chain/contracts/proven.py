@@ -99,6 +99,13 @@ class ProvenState:
 
     # -- TrustDirectory -------------------------------------------------------------------------------------
 
+    def trust_orgs(self) -> tuple[int, tuple[OrgId, ...]]:
+        """The directory's change count and every org that holds records in it, in ``org_at`` order."""
+        trust = StorageLayout.of("TrustDirectory")
+        changes, count = self.read("TrustDirectory", [trust.variable("change_count"), trust.variable("org_count")])
+        orgs = self.read("TrustDirectory", [trust.variable("org_at").at(i) for i in range(count)])
+        return int(changes), tuple(OrgId(bytes32_to_name(bytes(org))) for org in orgs)
+
     def keys(self, org: str) -> ProvenKeys:
         """Every key record of ``org``, with its registry status."""
         key = name_to_bytes32(org, "org id")

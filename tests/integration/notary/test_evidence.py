@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -251,6 +252,10 @@ def test_evidence_at_each_stage_verifies_with_the_consortium_file(ledger: Ledger
     # not anchored: its cosignatures count under the witness keys valid on chain now
     assert "counted under the witness keys valid on chain at block " in r.stdout
     assert "(the head: the checkpoint is not anchored), of members active then" in r.stdout
+    # the directory's records proven at the head, walked from the founders (and that header kept for the next run)
+    head = re.search(r"valid on chain at block (\d+) \(the head", r.stdout)
+    assert head is not None, r.stdout
+    assert f"the records proven in the state of block {head.group(1)} and the statuses in block" in r.stdout
 
     ledger.anchor(260)
     anchored = ledger.evidence(target)
@@ -262,13 +267,15 @@ def test_evidence_at_each_stage_verifies_with_the_consortium_file(ledger: Ledger
     assert "sealed by 1 of 1 validators" in r.stdout
     assert "cosigned by alpha, op, reg" in r.stdout
     anchor_block = anchored["anchor"]["block"]["number"]
-    # the seals count under the set that sealed the block, proven from the founders through the node; the next
-    # run resumes from the header this one kept beside consortium.json
+    # the seals count under the set that sealed the block, proven from the founders (here from the header the run
+    # before kept beside consortium.json, the head then) through the node, and so are the keys, in the state of the
+    # head now and of the anchor's block; the next run resumes from the header this one kept
     proven = f"counted under the set block {anchor_block - 1} names, block {anchor_block} proven from the"
-    assert f"{proven} founding validators of consortium.json through the node" in r.stdout, r.stdout
+    assert f"{proven} header of block {head.group(1)} kept before through the node" in r.stdout, r.stdout
+    assert f"the statuses in block {anchor_block}'s" in r.stdout, r.stdout
     r = verify_file(ledger, anchored, tmp_path / "anchored.json")
     assert r.returncode == 0, shown(r)
-    assert f"{proven} header of block {anchor_block} kept before through the node" in r.stdout, r.stdout
+    assert marks(r.stdout) == dict.fromkeys(STEP_NAMES, "✓") and f"{proven} " in r.stdout, r.stdout
     assert f"witness keys valid on chain at block {anchor_block} (the anchor's block)" in r.stdout, r.stdout
 
 
