@@ -256,6 +256,18 @@ def fail(message: str) -> NoReturn:
     sys.exit(1)
 
 
+def address_param(text: str, what: str) -> bytes:
+    """The 20 bytes of the account address ``text`` given as ``what`` (an option, a file); a usage error (exit 2)
+    naming it when ``text`` is not ``0x`` and 40 hex digits."""
+    try:
+        raw = bytes.fromhex(text[2:]) if text.startswith("0x") else b""
+    except ValueError:
+        raw = b""
+    if len(raw) != 20:
+        raise click.BadParameter(f"{text!r} is not a 0x-prefixed 20-byte address", param_hint=what)
+    return raw
+
+
 def _plain(value: Any) -> Any:
     """JSON-ready form of our dataclasses: bytes as 0x-hex, enums by name, roles as name lists."""
     if isinstance(value, Role):

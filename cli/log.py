@@ -256,23 +256,14 @@ def _lazy_anchor_settings(
     failure), never at start-up."""
     from chain.backend import RpcBackend
     from chain.contracts import AuditAnchorClient
-    from chain.ids import OrgId
-    from chain.tx import Signer
-    from network.accountrotation import MemberAccountKey
-    from network.identity import load_account_key
-    from notary.service import AnchorSettings
+    from network.logsetup import anchor_settings
 
     address = description.contracts["AuditAnchor"]
-    signer = Signer.from_key(load_account_key(directory, OrgId(notary_member(description).org), passphrase))
 
     def connect() -> AuditAnchorClient:
         return AuditAnchorClient(RpcBackend(url, timeout=10.0, tls=tls), address)
 
-    retired = tuple((r.address, r.last_size) for r in description.retired_anchors)
-    member = notary_member(description).org
-    # the notary member's account followed through a rotation (identity rotate-account), with no restart
-    account = MemberAccountKey(directory, member, passphrase, description.contracts["ConsortiumRegistry"])
-    return AnchorSettings(connect, signer, interval=interval, max_backoff=max_backoff, retired=retired, account=account)
+    return anchor_settings(directory, description, passphrase, connect, interval=interval, max_backoff=max_backoff)
 
 
 @notary_group.command("migrate-anchor")
@@ -327,7 +318,7 @@ def rotate_key(
     orgs/ORG/keys/notary.pem (written atomically, 0600). A running `notary serve` with a chain signs with the new
     key from the block it is valid from, with no restart; checkpoints signed before stay valid under the old one."""
     from network.logrotation import LogRotationError, rotate_log_key
-    from network.logsetup import log_origin, notary_member
+    from network.logsetup import log_origin
 
     c = obj.consortium()
     if notary_member(c.description).org != as_org:

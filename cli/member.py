@@ -12,6 +12,7 @@ from chain.errors import ChainError
 from chain.ids import OrgId, Role
 from cli._common import (
     Context,
+    address_param,
     as_option,
     emit,
     fail,
@@ -793,12 +794,7 @@ def keys_compromise(obj: Context, org: str, index: int, as_of_block: int, replac
     if replacement is not None:
         if record is None or record.kind is not KeyKind.ACCOUNT:
             raise click.UsageError("--replacement is for an account record")
-        from eth_utils.address import is_hex_address
-
-        if not (replacement.startswith("0x") and is_hex_address(replacement)):
-            raise click.BadParameter(
-                f"{replacement!r} is not a 0x-prefixed 20-byte address", param_hint="--replacement"
-            )
+        address_param(replacement, "--replacement")
         holder = c.registry.org_of(replacement)
         if holder is not None:
             fail(f"the replacement {replacement} is already {holder}'s account: nothing declared")

@@ -56,7 +56,7 @@ import click
 import httpx
 from click.core import ParameterSource
 
-from cli._common import chain_backend, chain_tls_options, command_passphrase, name_arg
+from cli._common import address_param, chain_backend, chain_tls_options, command_passphrase, name_arg
 from cli.verify_state import verify_state_cmd
 from network.description import ConsortiumDescription, RetiredAnchor
 from network.logsetup import roots_from_description
@@ -110,14 +110,6 @@ def _roots(consortium: Path) -> TrustRoots:
         return roots_from_description(ConsortiumDescription.from_json(_load_json(consortium, "consortium file")))
     except (ChainMalformedError, LogSetupError, NotaryError) as exc:
         raise click.UsageError(f"{consortium}: {exc}") from None
-
-
-def _is_hex(text: str) -> bool:
-    try:
-        bytes.fromhex(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _echo(step: Step) -> None:
@@ -372,15 +364,14 @@ def evidence_roots(
     """The trust roots ``verify evidence`` checks ``bundle`` under: ``consortium.json``'s, and the witness and log
     keys valid on chain at the block that anchored the bundle's checkpoint, or with ``offline`` the ones
     ``consortium.json`` lists. The seals count under the validators given, else (reading the consortium's own
-    chain) under the set of the anchor's block proven from the founding validators, from the header kept in
-    ``verified-chain/`` beside the file when it is before that block (``network.witnesskeys.prove_anchor_block``),
-    else (offline, an external chain) under the founding validators. A usage error (exit 2) for options that
-    cannot work."""
+    chain) under the set of the anchor's block proven from the founding validators (``network.witnesskeys``:
+    ``prove_anchor_block``; the keys too, ``prove_witnesses``), the walk resumed from the header kept in
+    ``verified-chain/`` beside the file, else (offline, an external chain) under the founding validators. A usage
+    error (exit 2) for options that cannot work."""
     roots = _roots(consortium)
     if validators:
         for address in validators:
-            if not (address.startswith("0x") and len(address) == 42 and _is_hex(address[2:])):
-                raise click.BadParameter(f"{address!r} is not a 0x-prefixed 20-byte address", param_hint="--validator")
+            address_param(address, "--validator")
         roots = dataclasses.replace(roots, validators=tuple(validators))
     description = ConsortiumDescription.from_json(_load_json(consortium, "consortium file"))
     if offline:

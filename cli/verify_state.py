@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from cli._common import chain_backend, chain_tls_options
+from cli._common import address_param, chain_backend, chain_tls_options
 
 if TYPE_CHECKING:
     from chain.contracts.proven import ProvenGrant, ProvenKeys, ProvenState
@@ -40,16 +40,6 @@ if TYPE_CHECKING:
 
 FAILED_EXIT = 1
 USAGE_EXIT = 2
-
-
-def _address(text: str, what: str) -> bytes:
-    try:
-        raw = bytes.fromhex(text[2:]) if text.startswith("0x") else b""
-    except ValueError:
-        raw = b""
-    if len(raw) != 20:
-        raise click.BadParameter(f"{text!r} is not a 0x-prefixed 20-byte address", param_hint=what)
-    return raw
 
 
 def _trusted(text: str | None) -> tuple[int, bytes] | None:
@@ -156,9 +146,9 @@ def verify_state_cmd(
     grant_ids = [_grant_id(g) for g in grants]
     start = _trusted(trusted_block)
     if validators:
-        founders = {_address(v, "--validator") for v in validators}
+        founders = {address_param(v, "--validator") for v in validators}
     else:
-        founders = {_address(m.identity.account, "consortium.json") for m in description.members
+        founders = {address_param(m.identity.account, "consortium.json") for m in description.members
                     if Role.VALIDATOR in m.roles}  # fmt: skip
     if not founders and start is None:
         _unusable("consortium.json names no validator (an external chain?): name them with --validator")

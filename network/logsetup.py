@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chain.backend import RpcBackend
 from chain.contracts import AuditAnchorClient
@@ -52,7 +52,8 @@ from notary.readauth import ReadAccess, UnauthenticatedError
 if TYPE_CHECKING:  # the notary's service and the evidence verifier: imported by what runs or checks a notary
     from chain.trustview import TrustSnapshot, TrustView
     from network.certificates import CallerAuthenticator
-    from notary.service import NotarySettings
+    from notary.anchor import ChainClient
+    from notary.service import AnchorSettings, NotarySettings
     from notary.verify import TrustRoots
 
 log = logging.getLogger("network.logsetup")
@@ -637,8 +638,7 @@ def notary_settings(
     """Settings of the notary run by the consortium in ``directory``; anchoring when a chain URL is known. With
     ``followed`` (the witnesses follow the chain, :class:`ChainWitnesses`), a URL of an org ``consortium.json``
     does not name as a witness is kept for when the chain lists its key; without, it is refused."""
-    from network.accountrotation import MemberAccountKey
-    from notary.service import AnchorSettings, NotarySettings
+    from notary.service import NotarySettings
 
     member = notary_member(description)
     verifiers = witness_verifiers(description)
@@ -649,12 +649,9 @@ def notary_settings(
     anchor = None
     url = chain_url or description.chain_url
     if url:
-        backend = RpcBackend(url)
-        client = AuditAnchorClient(backend, description.contracts["AuditAnchor"])
-        signer = Signer.from_key(load_account_key(directory, OrgId(member.org), passphrase))
-        retired = tuple((r.address, r.last_size) for r in description.retired_anchors)
-        account = MemberAccountKey(directory, member.org, passphrase, description.contracts["ConsortiumRegistry"])
-        anchor = AnchorSettings(client, signer, anchor_interval, anchor_every, retired=retired, account=account)
+        client = AuditAnchorClient(RpcBackend(url), description.contracts["AuditAnchor"])
+        anchor = anchor_settings(directory, description, passphrase, client, interval=anchor_interval,
+                                 every_events=anchor_every)  # fmt: skip
     return NotarySettings(
         directory=directory / NOTARY_DIR,
         origin=log_origin(description),
@@ -666,6 +663,27 @@ def notary_settings(
         anchor=anchor,
         suite=description.suite,
     )
+
+
+def anchor_settings(
+    directory: Path,
+    description: ConsortiumDescription,
+    passphrase: bytes,
+    client: ChainClient,
+    **options: Any,
+) -> AnchorSettings:
+    """How the notary of ``description`` anchors through ``client`` (a connected AuditAnchor client, or a function
+    that connects one): from the notary member's account in ``directory``, followed through a rotation with no
+    restart (``network.accountrotation.MemberAccountKey``), the retired AuditAnchors ``consortium.json`` names
+    compared; ``options``: the rest of :class:`notary.service.AnchorSettings` (interval, every_events...)."""
+    from network.accountrotation import MemberAccountKey
+    from notary.service import AnchorSettings
+
+    org = notary_member(description).org
+    signer = Signer.from_key(load_account_key(directory, OrgId(org), passphrase))
+    retired = tuple((r.address, r.last_size) for r in description.retired_anchors)
+    account = MemberAccountKey(directory, org, passphrase, description.contracts["ConsortiumRegistry"])
+    return AnchorSettings(client, signer, retired=retired, account=account, **options)
 
 
 def check_log_keys(

@@ -213,9 +213,9 @@ def prove_anchor_block(
 
     accounts: tuple[str, ...] = ()
     try:
-        validators, header = heads.sealers(number)
+        parent, header = heads.sealers(number)
         if registry is not None and notary is not None and number > 1:
-            state = ProvenState(heads.rpc, heads.at(number - 1), {"ConsortiumRegistry": registry})
+            state = ProvenState(heads.rpc, parent, {"ConsortiumRegistry": registry})
             member = state.member(notary)
             accounts = () if member is None else tuple(member.accounts)
     except ChainError as exc:
@@ -226,12 +226,12 @@ def prove_anchor_block(
         start = f"from the header of block {heads.resumed_from} kept before"
     else:
         start = "from the founding validators of consortium.json"
-    parent = "the founding set" if number == 1 else f"the set block {number - 1} names"
+    named = "the founding set" if number == 1 else f"the set block {number - 1} names"
     return ProvenBlock(
         number,
         header.hash,
-        tuple("0x" + v.hex() for v in validators),
-        f"counted under {parent}, block {number} proven {start} through the node",
+        tuple("0x" + v.hex() for v in parent.validators),
+        f"counted under {named}, block {number} proven {start} through the node",
         notary_accounts=accounts,
         notary_org=notary or "",
     )

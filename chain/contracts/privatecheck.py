@@ -283,13 +283,12 @@ class TrustedHeads:
         :class:`UnprovenError` if the kept header is refused)."""
         return self.toward(number)
 
-    def sealers(self, number: int) -> tuple[tuple[bytes, ...], VerifiedHeader]:
-        """The validator set that seals block ``number`` (the one its parent names: the founding set for block
-        1) and block ``number``'s header, both accepted (as :meth:`at`; the parent back from the block, by its
-        parent hash)."""
+    def sealers(self, number: int) -> tuple[VerifiedHeader, VerifiedHeader]:
+        """Block ``number``'s parent, whose validator set seals it (block 0, the founding set, for block 1), and
+        block ``number``'s header, both accepted (as :meth:`at`; the parent back from the block, by its parent
+        hash)."""
         header = self.at(number)
-        parent = self.at(number - 1) if number > 1 else self._genesis_header()
-        return parent.validators, header
+        return (self.at(number - 1) if number > 1 else self._genesis_header()), header
 
     def toward(self, number: int, step: int | None = None) -> VerifiedHeader:
         """As :meth:`at`, walking at most ``step`` headers: the header reached, block ``number``'s or an earlier

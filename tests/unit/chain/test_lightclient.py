@@ -109,14 +109,15 @@ def test_an_earlier_header_is_proven_back_from_a_later_one_by_parent_hashes(chai
 def test_trusted_heads_go_back_from_the_newest_header_when_it_is_nearer_than_the_genesis(chain: Chain) -> None:
     rpc = rpc_of(chain)
     heads = TrustedHeads(rpc, founders(chain))
-    validators, header = heads.sealers(4)
+    parent, header = heads.sealers(4)
+    validators = parent.validators
     assert heads.headers_checked == 4 + 1  # four forward from the genesis, then block 3 back from block 4
     assert header.number == 4 and validators == heads.at(3).validators == tuple(sorted(validators))
     assert heads.headers_checked == 5 and heads.newest is not None and heads.newest.number == 4  # block 3 kept
     heads.at(1)  # nearer the genesis: followed from it again
     assert heads.headers_checked == 5 + 1
-    validators, header = heads.sealers(1)  # the founding set seals block 1
-    assert validators == (address(chain.accounts["op"]),) and header.number == 1
+    parent, header = heads.sealers(1)  # the founding set seals block 1
+    assert parent.validators == (address(chain.accounts["op"]),) and header.number == 1
 
 
 def test_registry_records_are_proven_from_the_state(chain: Chain) -> None:
