@@ -298,10 +298,11 @@ def test_a_ca_bundle_file_followed_changes_with_the_cas_on_chain(consortium: Con
         first = out.read_text()
         assert pem not in first and "written to" in said[0]
         index = c.trust.add_key(c.signers[ORG], KeyKind.CA_CERT, added)
-        wait_until(lambda: pem in out.read_text(), "the CA added on chain in the file", 30)
-        assert len(said) == 2 and out.read_text() == first + pem  # the newest record last
+        # each write is said once the file is written: wait for the saying, then read the file
+        wait_until(lambda: len(said) == 2, "the CA added on chain written to the file", 30)
+        assert out.read_text() == first + pem  # the newest record last
         c.trust.retire_key(c.signers[ORG], index)
-        wait_until(lambda: pem not in out.read_text(), "the CA retired on chain out of the file", 30)
+        wait_until(lambda: len(said) == 3, "the CA retired on chain written out of the file", 30)
         assert out.read_text() == first and len(said) == 3
         assert stat.S_IMODE(out.stat().st_mode) == 0o644
     finally:
