@@ -28,6 +28,9 @@ ones under ``sm``, the ratios under ``sm_vs_intl``, with the date, the load aver
 ``--suites intl`` (or ``sm``) one consortium alone is built and measured, its figures written to
 ``bench/results/gateway_intl.json`` (or ``gateway_sm.json``): the same conditions as a run of the gateway before
 the second suite was built, for comparing the two.
+
+With ``--baseline CHECKOUT`` it measures instead the proxy path of another checkout's code against this tree's,
+both consortia up at once and measured in turn (``bench/gateway_baseline.py``).
 """
 
 from __future__ import annotations
@@ -304,7 +307,21 @@ def main(argv: list[str] | None = None) -> None:
         help="comma-separated, of intl and sm (both by default; one alone runs one consortium instead of two, and "
         "writes bench/results/gateway_SUITE.json)",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout of the project: measure its gateway's proxy path against this tree's, both consortia "
+        "up at once, in turn (bench/gateway_baseline.py; figures in bench/results/gateway_baseline.json)",
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="with --baseline: rounds of each code, alternating")
     args = parser.parse_args(argv)
+    if args.baseline is not None:
+        if shutil.which("ab") is None:
+            sys.exit("bench-gateway needs ab (apache2-utils): `make bench-gateway` installs it")
+        from bench.gateway_baseline import compare
+
+        compare(args)
+        return
     asked = set(args.suites.split(","))
     suites = tuple(s for s in SUITES if s in asked)
     if not suites or asked - set(SUITES):
