@@ -355,7 +355,7 @@ class Gateway:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _salt(self, event: Mapping[str, Any]) -> bytes:
+    def _salt(self, event: UnsequencedEvent) -> bytes:
         """The event's salt, derived once per call (HKDF of the day's epoch key, ``notary.submit.vault``): a call
         proxied digests its request and its response under it; :meth:`_proxy` forgets it when the call ends."""
         event_id = event["event_id"]
@@ -364,11 +364,11 @@ class Gateway:
             salt = self._call_salts[event_id] = self._salts.salt(event_id, event["time_ms"])
         return salt
 
-    def _request_digest(self, event: Mapping[str, Any], request: web.Request, body: bytes) -> str:
+    def _request_digest(self, event: UnsequencedEvent, request: web.Request, body: bytes) -> str:
         body_hash = body_digest(body, self._hash) if body else self._empty_body
         return request_digest(self._salt(event), request.method, request.raw_path, body_hash, self._hash)
 
-    def _response_digest(self, event: Mapping[str, Any], status: int, body_hash_hex: str) -> str:
+    def _response_digest(self, event: UnsequencedEvent, status: int, body_hash_hex: str) -> str:
         return response_digest(self._salt(event), status, body_hash_hex, self._hash)
 
     async def _admitted(
