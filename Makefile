@@ -60,7 +60,7 @@ contracts: $(VENV)/.installed
 	$(BIN)/python -m contracts.compile
 
 bench-chain: $(VENV)/.installed $(ANVIL)
-	$(BIN)/python -m bench.chain
+	$(BIN)/python -m bench.chain $(ARGS)
 
 bench-notary: $(VENV)/.installed
 	$(BIN)/python -m bench.notary $(ARGS)

@@ -8,6 +8,9 @@ the path every CLI command takes (estimate, sign, send, wait) one transaction at
 two more: the time to finality at a steady load (:func:`measure_finality`) and from the proposer's ``kill -9`` to
 the next block (:func:`measure_proposer_kill`).
 Figures go to stdout and to ``bench/results/chain.json``.
+
+With ``--baseline CHECKOUT`` it measures instead the consortium node of another checkout's code against this tree's,
+in turn (``bench/chain_baseline.py``).
 """
 
 from __future__ import annotations
@@ -554,8 +557,21 @@ def main(argv: list[str] | None = None) -> int:
         help=f"a comma-separated subset of {','.join(SHORT_NAMES)} to measure, with no recovery measurement: a "
         "partial run, not the benchmark; pass --output too, so the recorded figures stay",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout of the project: measure its consortium node against this tree's, in turn "
+        "(bench/chain_baseline.py; figures in bench/results/chain_baseline.json; --serial at most 5)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="with --baseline: rounds of each code, alternating")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if args.baseline is not None:
+        from bench.chain_baseline import compare
+
+        args.serial = min(args.serial, 5)  # a block a second on both: one by one says the block time
+        compare(args)
+        return 0
     backends = BACKENDS
     if args.quick:
         args.transactions, args.serial, args.reads, args.sustained = 60, 5, 100, 300

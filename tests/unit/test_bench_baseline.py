@@ -1,5 +1,5 @@
-"""``make bench-gateway ARGS="--baseline CHECKOUT"`` (``bench.gateway_baseline``): which command a checkout runs,
-the medians it prints, and a directory that is no checkout refused before anything starts."""
+"""The benchmarks' ``--baseline CHECKOUT`` modes (``bench.gateway_baseline``, ``bench.chain_baseline``): which
+command a checkout runs, the medians printed, and a directory that is no checkout refused before anything starts."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import chain_baseline
 from bench.gateway_baseline import compare, entry_module, medians
 
 
@@ -45,4 +46,11 @@ def test_a_directory_that_is_no_checkout_is_refused_before_anything_starts(tmp_p
     args = argparse.Namespace(baseline=tmp_path, rounds=1, requests=10, concurrency=1, latency_samples=1)
     with pytest.raises(SystemExit, match="not a checkout of this project"):
         compare(args, out=tmp_path / "figures.json")
+    assert not (tmp_path / "figures.json").exists()
+
+
+def test_the_chain_comparison_refuses_a_directory_that_is_no_checkout(tmp_path: Path) -> None:
+    args = argparse.Namespace(baseline=tmp_path, rounds=1, transactions=1, reads=1, serial=1, sustained=1)
+    with pytest.raises(SystemExit, match="not a checkout of this project"):
+        chain_baseline.compare(args, out=tmp_path / "figures.json")
     assert not (tmp_path / "figures.json").exists()

@@ -1,0 +1,108 @@
+"""``make bench-chain ARGS="--baseline CHECKOUT"``: the consortium node (one node sealing alone, JSON-RPC) of
+another checkout's code against this tree's, in turn, in one run.
+
+Each round runs, for each code, that checkout's own ``bench.chain.measure`` on its own node backend in a process
+of its own (this file run with the checkout as working directory and ``PYTHONPATH``, this tree's virtual
+environment): ``--transactions`` contract transactions pipelined through web3.py, ``--sustained`` pre-signed ones
+through raw JSON-RPC, ``--serial`` one by one (a block each: a block a second on both, so few), and ``--reads``
+``AccessGrants.check`` calls through web3.py and through raw JSON-RPC. The rounds alternate the two codes so that
+both see the same machine. The medians are printed side by side with the ratio this/baseline, and written with
+every round to ``bench/results/chain_baseline.json`` (the commits, the date, the load average).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+import statistics
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "chain_baseline.json"
+FIGURES = ("tx_per_s", "raw_jsonrpc_tx_per_s", "reads_per_s", "raw_jsonrpc_reads_per_s")
+
+
+def measure_here(transactions: int, reads: int, serial: int, sustained: int) -> dict[str, Any]:
+    """The node backend measured by the ``bench.chain`` importable here (the checkout's own)."""
+    import bench.chain as chain
+
+    extra: dict[str, Any] = {}
+    if "finality_seconds" in inspect.signature(chain.measure).parameters:  # a network's figure, not the node's
+        extra["finality_seconds"] = 0.0
+    name = next(name for name, factory in chain.BACKENDS.items() if factory is chain.node_factory)
+    row: dict[str, Any] = chain.measure(name, chain.node_factory, transactions, reads, serial, sustained, **extra)
+    return {key: row[key] for key in (*FIGURES, "serial_tx_per_s")}
+
+
+def run_code(checkout: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """One round of ``checkout``'s node, in a process of its own that imports that checkout's code."""
+    # -P: this file's directory (which holds a chain.py) is not put first on sys.path, so `chain` is the checkout's
+    command = [sys.executable, "-P", str(Path(__file__).resolve()), "--one"]
+    command += [str(args.transactions), str(args.reads), str(args.serial), str(args.sustained)]
+    env = {**os.environ, "PYTHONPATH": str(checkout), "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run(command, cwd=checkout, env=env, capture_output=True, text=True, timeout=1800, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the node of {checkout.name} could not be measured:\n{done.stderr[-3000:]}")
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def commit(checkout: Path) -> str | None:
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=checkout, capture_output=True, text=True)
+    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=checkout, capture_output=True)
+    return head.stdout.strip() + ("+" if dirty.returncode else "") if head.returncode == 0 else None
+
+
+def compare(args: argparse.Namespace, out: Path = RESULTS) -> dict[str, Any]:
+    """Run the comparison ``args`` asks for (``baseline``, ``rounds``, ``transactions``, ``reads``, ``serial``,
+    ``sustained``) and write its figures to ``out``."""
+    baseline = Path(args.baseline).resolve()
+    if not (baseline / "bench" / "chain.py").exists():
+        raise SystemExit(f"--baseline {args.baseline}: not a checkout of this project (no bench/chain.py)")
+    checkouts = {"baseline": baseline, "this": ROOT}
+    loads = {"start": [round(x, 2) for x in os.getloadavg()]}
+    rounds: dict[str, list[dict[str, Any]]] = {label: [] for label in checkouts}
+    for n in range(1, args.rounds + 1):
+        for label, checkout in checkouts.items():
+            row = run_code(checkout, args)
+            rounds[label].append(row)
+            print(
+                f"round {n} {label:<8} {row['tx_per_s']:>7.1f} tx/s pipelined, {row['raw_jsonrpc_tx_per_s']:>7.1f} "
+                f"pre-signed; {row['reads_per_s']:>7.1f} reads/s (web3.py), {row['raw_jsonrpc_reads_per_s']:>7.1f} "
+                "(raw JSON-RPC)",
+                flush=True,
+            )
+    loads["end"] = [round(x, 2) for x in os.getloadavg()]
+    summary = {
+        label: {key: statistics.median(r[key] for r in rows) for key in FIGURES} for label, rows in rounds.items()
+    }
+    ratios = {key: round(summary["this"][key] / summary["baseline"][key], 3) for key in FIGURES}
+    print(f"\nmedians of {args.rounds} rounds       baseline        this   this/baseline")
+    for key in FIGURES:
+        print(f"{key:<28} {summary['baseline'][key]:>10,.1f}  {summary['this'][key]:>10,.1f}   {ratios[key]}")
+    results = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": f"make bench-chain ARGS='--baseline CHECKOUT --rounds {args.rounds} --transactions "
+        f"{args.transactions} --reads {args.reads} --serial {args.serial} --sustained {args.sustained}'",
+        "commits": {label: commit(checkout) for label, checkout in checkouts.items()},
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "load_average": loads,
+        "medians": summary,
+        "this_over_baseline": ratios,
+        "rounds": rounds,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"figures written to {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+    return results
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--one"]:
+    transactions, reads, serial, sustained = (int(word) for word in sys.argv[2:6])
+    print(json.dumps(measure_here(transactions, reads, serial, sustained)))
