@@ -16,10 +16,8 @@ import argparse
 import inspect
 import json
 import os
-import statistics
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +51,12 @@ def run_code(checkout: Path, args: argparse.Namespace) -> dict[str, Any]:
     return figures
 
 
-def commit(checkout: Path) -> str | None:
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=checkout, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=checkout, capture_output=True)
-    return head.stdout.strip() + ("+" if dirty.returncode else "") if head.returncode == 0 else None
-
-
 def compare(args: argparse.Namespace, out: Path = RESULTS) -> dict[str, Any]:
     """Run the comparison ``args`` asks for (``baseline``, ``rounds``, ``transactions``, ``reads``, ``serial``,
     ``sustained``) and write its figures to ``out``."""
+    # imported here, not at the top: this file also runs inside the other checkout (--one), whose bench is older
+    from bench.common import checkout_commit, medians, write_side_by_side
+
     baseline = Path(args.baseline).resolve()
     if not (baseline / "bench" / "chain.py").exists():
         raise SystemExit(f"--baseline {args.baseline}: not a checkout of this project (no bench/chain.py)")
@@ -79,28 +74,13 @@ def compare(args: argparse.Namespace, out: Path = RESULTS) -> dict[str, Any]:
                 flush=True,
             )
     loads["end"] = [round(x, 2) for x in os.getloadavg()]
-    summary = {
-        label: {key: statistics.median(r[key] for r in rows) for key in FIGURES} for label, rows in rounds.items()
-    }
-    ratios = {key: round(summary["this"][key] / summary["baseline"][key], 3) for key in FIGURES}
-    print(f"\nmedians of {args.rounds} rounds       baseline        this   this/baseline")
-    for key in FIGURES:
-        print(f"{key:<28} {summary['baseline'][key]:>10,.1f}  {summary['this'][key]:>10,.1f}   {ratios[key]}")
-    results = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "command": f"make bench-chain ARGS='--baseline CHECKOUT --rounds {args.rounds} --transactions "
-        f"{args.transactions} --reads {args.reads} --serial {args.serial} --sustained {args.sustained}'",
-        "commits": {label: commit(checkout) for label, checkout in checkouts.items()},
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
-        "load_average": loads,
-        "medians": summary,
-        "this_over_baseline": ratios,
-        "rounds": rounds,
-    }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"figures written to {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
-    return results
+    command = (
+        f"make bench-chain ARGS='--baseline CHECKOUT --rounds {args.rounds} --transactions {args.transactions} "
+        f"--reads {args.reads} --serial {args.serial} --sustained {args.sustained}'"
+    )
+    summary = {label: medians(rows, FIGURES) for label, rows in rounds.items()}
+    commits = {label: checkout_commit(checkout) for label, checkout in checkouts.items()}
+    return write_side_by_side(rounds, summary, commits, command, loads, out)
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--one"]:

@@ -1,13 +1,19 @@
 """What the benchmarks share: percentiles, a process's memory from ``/proc``, the loopback socket the servers they
-start listen on, waiting for a condition, and the table and JSON file of figures each one writes."""
+start listen on, waiting for a condition, the table and JSON file of figures each one writes, and the medians of
+a run that measures another checkout's code beside this tree's (``--baseline``)."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
+import statistics
+import subprocess
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -100,3 +106,52 @@ def write_results(out: dict[str, Any], path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=2) + "\n")
     return str(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)
+
+
+def checkout_commit(code: Path) -> str | None:
+    """The commit checked out in ``code`` (with ``+`` when its tracked files differ from it); None without git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=code, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=code, capture_output=True)
+    except OSError:
+        return None
+    return head.stdout.strip() + ("+" if dirty.returncode else "") if head.returncode == 0 else None
+
+
+def write_side_by_side(
+    rounds: Mapping[str, list[dict[str, Any]]],
+    summary: Mapping[str, dict[str, float]],
+    commits: Mapping[str, str | None],
+    command: str,
+    loads: Mapping[str, list[float]],
+    path: Path,
+) -> dict[str, Any]:
+    """Print the medians ``summary`` of the ``baseline`` and ``this`` codes side by side with their ratio, and write
+    them with every round, the codes' ``commits`` (:func:`checkout_commit`), the date and the load average to
+    ``path``."""
+    ratios = {
+        key: round(summary["this"][key] / summary["baseline"][key], 3) if summary["baseline"][key] else None
+        for key in summary["this"]
+    }
+    print(
+        f"\n{'medians of ' + str(len(rounds['this'])) + ' rounds':<32} {'baseline':>10}  {'this':>10}   this/baseline"
+    )
+    for key in summary["this"]:
+        print(f"{key:<32} {summary['baseline'][key]:>10,.3f}  {summary['this'][key]:>10,.3f}   {ratios[key]}")
+    results = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": command,
+        "commits": dict(commits),
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "load_average": dict(loads),
+        "medians": dict(summary),
+        "this_over_baseline": ratios,
+        "rounds": dict(rounds),
+    }
+    print(f"figures written to {write_results(results, path)}")
+    return results
+
+
+def medians(rounds: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> dict[str, float]:
+    """The median of each of ``keys`` over ``rounds``."""
+    return {key: round(statistics.median(r[key] for r in rounds), 3) for key in keys}

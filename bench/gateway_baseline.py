@@ -28,7 +28,6 @@ virtual environment.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import ssl
@@ -38,13 +37,13 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives import serialization
 
+from bench.common import checkout_commit, medians, write_side_by_side
 from bench.gateway import CALLER, PASSPHRASE, ROOT, ROUTE, ab, free_port_block, latencies, load_average, wait_up
 from bench.idle import cpu_seconds, descendants, kind
 
@@ -166,17 +165,11 @@ def round_of(code: Code, requests: int, concurrency: int, samples: int) -> dict[
     }
 
 
-def medians(rounds: list[dict[str, Any]]) -> dict[str, float]:
-    keys = ("calls_per_s", "cpu_us_per_call_on_the_path", "cpu_us_per_call_beside", "added_p50_ms")
-    out = {key: round(statistics.median(r[key] for r in rounds), 3) for key in keys}
+def summarise(rounds: list[dict[str, Any]]) -> dict[str, float]:
+    """The medians over ``rounds`` of the figures printed side by side."""
+    out = medians(rounds, ("calls_per_s", "cpu_us_per_call_on_the_path", "cpu_us_per_call_beside", "added_p50_ms"))
     out["gateway_cpu_us_per_call"] = round(statistics.median(r["cpu_us_per_call"]["gateway"] for r in rounds), 1)
     return out
-
-
-def commit(checkout: Path) -> str | None:
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=checkout, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=checkout, capture_output=True)
-    return head.stdout.strip() + ("+" if dirty.returncode else "") if head.returncode == 0 else None
 
 
 def compare(args: argparse.Namespace, out: Path = RESULTS) -> dict[str, Any]:
@@ -214,26 +207,10 @@ def compare(args: argparse.Namespace, out: Path = RESULTS) -> dict[str, Any]:
         finally:
             for code in codes.values():
                 stop(code.up)
-    summary = {label: medians(rows) for label, rows in rounds.items()}
-    ratios = {
-        key: round(summary["this"][key] / summary["baseline"][key], 3) if summary["baseline"][key] else None
-        for key in summary["this"]
-    }
-    print(f"\nmedians of {args.rounds} rounds          baseline        this   this/baseline")
-    for key in summary["this"]:
-        print(f"{key:<32} {summary['baseline'][key]:>10,.3f}  {summary['this'][key]:>10,.3f}   {ratios[key]}")
-    results = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "command": f"make bench-gateway ARGS='--baseline CHECKOUT --rounds {args.rounds} --requests {args.requests} "
-        f"--concurrency {args.concurrency} --latency-samples {args.latency_samples}'",
-        "commits": {label: commit(checkout) for label, checkout in checkouts.items()},
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
-        "load_average": loads,
-        "medians": summary,
-        "this_over_baseline": ratios,
-        "rounds": rounds,
-    }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"figures written to {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
-    return results
+    command = (
+        f"make bench-gateway ARGS='--baseline CHECKOUT --rounds {args.rounds} --requests {args.requests} "
+        f"--concurrency {args.concurrency} --latency-samples {args.latency_samples}'"
+    )
+    summary = {label: summarise(rows) for label, rows in rounds.items()}
+    commits = {label: checkout_commit(checkout) for label, checkout in checkouts.items()}
+    return write_side_by_side(rounds, summary, commits, command, loads, out)

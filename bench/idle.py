@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import print_table, write_results
+from bench.common import checkout_commit, print_table, write_results
 from bench.gateway import PASSPHRASE, free_port_block, wait_up
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,16 +143,6 @@ def measure(code: Path, template: Path, work: Path, rate: float, args: argparse.
     }
 
 
-def _commit(code: Path) -> str | None:
-    """The commit checked out in ``code`` (with ``+`` when its tracked files differ from it); None without git."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=code, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=code, capture_output=True)
-    except OSError:
-        return None
-    return head.stdout.strip() + ("+" if dirty.returncode else "") if head.returncode == 0 else None
-
-
 def _shown(argv: list[str]) -> list[str]:
     """``argv`` with the directory given to ``--baseline`` written as ``CHECKOUT``."""
     shown, hide = [], False
@@ -214,7 +204,7 @@ def main() -> None:
         # the baseline's directory is this machine's business, not the figures'
         "command": "make bench-idle ARGS=" + repr(" ".join(_shown(sys.argv[1:]))),
         "cpus": os.cpu_count(),
-        "commits": {label: _commit(code) for label, code in codes.items()},
+        "commits": {label: checkout_commit(code) for label, code in codes.items()},
         "runs": runs,
     }
     print(f"\nwritten to {write_results(out, args.out)}")
