@@ -1,5 +1,8 @@
 """``make bench-explorer``: the explorer's call search, provenance and exports at 10 million calls.
 
+With ``--baseline CHECKOUT`` it runs instead another checkout's explorer benchmark and this tree's, in turn
+(``bench/explorer_baseline.py``).
+
 Everything runs on a real consortium made for the run (``consortium init --demo`` in a temporary directory,
 ``--dir`` to choose where): its embedded chain node, its 7 witnesses and its notary (processes of
 ``cli.main``, started as ``consortium up`` starts them), and the explorer (``bench.explorer_server``: what
@@ -793,7 +796,7 @@ def call_mix(index_path: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The explorer's call search, provenance and exports at 10 M calls")
-    parser.add_argument("--events", type=int, default=TEN_MILLION, help="calls in the log and the index")
+    parser.add_argument("--events", type=int, default=None, help="calls in the log and the index (10,000,000)")
     parser.add_argument("--rate", type=float, default=120.0, help="calls/s of the synthetic consortium")
     parser.add_argument("--reps", type=int, default=8, help="in-process queries of each of the 33 kinds")
     parser.add_argument("--pages", type=int, default=5, help="pages followed per query (limit 50)")
@@ -808,8 +811,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the consortium directory")
     parser.add_argument("--reuse", type=Path, default=None, help="a consortium directory kept by --keep")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy the processes during (1)-(4) into DIR")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout of the project: run its explorer benchmark and this tree's in turn, --quick unless "
+        "--events is given (bench/explorer_baseline.py; figures in bench/results/explorer_baseline.json)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="with --baseline: rounds of each code, alternating")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if args.baseline is not None:
+        from bench.explorer_baseline import compare
+
+        compare(args)  # each run --quick unless --events is given
+        return 0
+    if args.events is None:
+        args.events = TEN_MILLION
     if args.profile is not None and not explorer_profile.available():
         sys.exit("--profile needs py-spy (pip install py-spy into the venv)")
     if args.quick:
@@ -1034,7 +1051,9 @@ def main(argv: list[str] | None = None) -> int:
             "reused_directory": args.reuse is not None,
             "profiled": args.profile is not None,
         },
-        "params": {k: v for k, v in vars(args).items() if k not in ("dir", "output", "reuse", "profile")},
+        "params": {
+            k: v for k, v in vars(args).items() if k not in ("dir", "output", "reuse", "profile", "baseline", "rounds")
+        },
         "code": {**code_before, "changed_during_the_run": code_under_test()["digest"] != code_before["digest"]},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import chain_baseline
+from bench import chain_baseline, explorer_baseline
 from bench.common import write_side_by_side
 from bench.gateway_baseline import compare, entry_module, summarise
 
@@ -79,3 +79,17 @@ def test_the_chain_runner_imports_nothing_of_this_trees_bench_at_its_top() -> No
     names = {alias.name for node in top if isinstance(node, ast.Import) for alias in node.names}
     names |= {node.module or "" for node in top if isinstance(node, ast.ImportFrom)}
     assert names and all(name.split(".")[0] in sys.stdlib_module_names | {"__future__"} for name in names), names
+
+
+def test_the_explorer_comparison_takes_its_figures_from_a_runs_results() -> None:
+    recorded = json.loads((Path(explorer_baseline.ROOT) / "bench" / "results" / "explorer.json").read_text())
+    figures = explorer_baseline.figures_of(recorded["results"])
+    assert set(figures) == {name for name, _ in explorer_baseline.FIGURES}
+    assert figures["provenance_cold_p99_ms"] == recorded["results"]["provenance"]["cold"]["p99_ms"]
+    assert figures["export_calls_csv_rows_per_s"] == recorded["results"]["exports"][0]["rows_per_s"]
+
+
+def test_the_explorer_comparison_refuses_a_directory_that_is_no_checkout(tmp_path: Path) -> None:
+    args = argparse.Namespace(baseline=tmp_path, rounds=1, events=None)
+    with pytest.raises(SystemExit, match="not a checkout of this project"):
+        explorer_baseline.compare(args, out=tmp_path / "figures.json")
