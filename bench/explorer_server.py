@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench.common import HOST, bound_socket
     from explorer.api import Limits, create_app
-    from explorer.service import ExplorerOptions, build, stop
+    from explorer.service import ExplorerOptions, build, settle, stop
 
     options = ExplorerOptions(
         directory=args.directory,
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     explorer = build(options)
     sock = bound_socket()
     server = uvicorn.Server(uvicorn.Config(create_app(explorer), log_level="warning", access_log=False))
+    settle()
     print(f"listening http://{HOST}:{sock.getsockname()[1]}", flush=True)
     try:
         server.run(sockets=[sock])

@@ -11,6 +11,7 @@ log, the chain, the consortium's public description and the alarms of ``up``.
 
 from __future__ import annotations
 
+import gc
 import logging
 import ssl
 from collections.abc import Callable
@@ -238,6 +239,16 @@ def stop(explorer: Explorer) -> None:
     explorer.chain.close()
 
 
+def settle() -> None:
+    """Before the explorer serves: collect what starting left unreachable, then move every object made so far (the
+    modules, the app and its models, the indexes' state: about 145,000 objects) out of the cyclic collector's reach
+    (``gc.freeze``). A full collection, which runs in whichever thread allocates when it falls due, then scans only
+    what serving made since: with those objects scanned too it held one answer in a run of sixty 100 to 130 ms
+    (docs/explorer.md, "Provenance")."""
+    gc.collect()
+    gc.freeze()
+
+
 def serve(options: ExplorerOptions, host: str, port: int) -> None:
     import uvicorn
 
@@ -245,7 +256,9 @@ def serve(options: ExplorerOptions, host: str, port: int) -> None:
 
     explorer = build(options)
     try:
-        uvicorn.run(create_app(explorer), host=host, port=port, log_level="warning", access_log=False)
+        app = create_app(explorer)
+        settle()
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
     finally:
         stop(explorer)
 
