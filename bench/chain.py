@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.serialization import BestAvailableEncryption
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from bench.common import bound_socket, met, percentile, write_results
+from bench.common import baseline_options, bound_socket, met, percentile, write_results
 from chain.backend import Backend, EthTesterBackend, RpcBackend
 from chain.contracts import Deployment, FoundingMember, deploy_consortium
 from chain.ids import AssetKind, OrgId, Role, name_to_bytes32
@@ -557,13 +557,9 @@ def main(argv: list[str] | None = None) -> int:
         help=f"a comma-separated subset of {','.join(SHORT_NAMES)} to measure, with no recovery measurement: a "
         "partial run, not the benchmark; pass --output too, so the recorded figures stay",
     )
-    parser.add_argument(
-        "--baseline",
-        type=Path,
-        help="another checkout of the project: measure its consortium node against this tree's, in turn "
-        "(bench/chain_baseline.py; figures in bench/results/chain_baseline.json; --serial at most 5)",
+    baseline_options(
+        parser, "chain", "measure its consortium node against this tree's, in turn", 3, "; --serial at most 5"
     )
-    parser.add_argument("--rounds", type=int, default=3, help="with --baseline: rounds of each code, alternating")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.baseline is not None:

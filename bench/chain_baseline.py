@@ -55,25 +55,23 @@ def compare(args: argparse.Namespace, out: Path = RESULTS) -> dict[str, Any]:
     """Run the comparison ``args`` asks for (``baseline``, ``rounds``, ``transactions``, ``reads``, ``serial``,
     ``sustained``) and write its figures to ``out``."""
     # imported here, not at the top: this file also runs inside the other checkout (--one), whose bench is older
-    from bench.common import checkout_commit, medians, write_side_by_side
+    from bench.common import checkout_commit, in_turn, load_average, medians, write_side_by_side
 
     baseline = Path(args.baseline).resolve()
     if not (baseline / "bench" / "chain.py").exists():
         raise SystemExit(f"--baseline {args.baseline}: not a checkout of this project (no bench/chain.py)")
     checkouts = {"baseline": baseline, "this": ROOT}
-    loads = {"start": [round(x, 2) for x in os.getloadavg()]}
-    rounds: dict[str, list[dict[str, Any]]] = {label: [] for label in checkouts}
-    for n in range(1, args.rounds + 1):
-        for label, checkout in checkouts.items():
-            row = run_code(checkout, args)
-            rounds[label].append(row)
-            print(
-                f"round {n} {label:<8} {row['tx_per_s']:>7.1f} tx/s pipelined, {row['raw_jsonrpc_tx_per_s']:>7.1f} "
-                f"pre-signed; {row['reads_per_s']:>7.1f} reads/s (web3.py), {row['raw_jsonrpc_reads_per_s']:>7.1f} "
-                "(raw JSON-RPC)",
-                flush=True,
-            )
-    loads["end"] = [round(x, 2) for x in os.getloadavg()]
+    loads = {"start": load_average()}
+    rounds = in_turn(
+        checkouts,
+        args.rounds,
+        lambda _label, checkout, _n: run_code(checkout, args),
+        lambda row: (
+            f"{row['tx_per_s']:>7.1f} tx/s pipelined, {row['raw_jsonrpc_tx_per_s']:>7.1f} pre-signed; "
+            f"{row['reads_per_s']:>7.1f} reads/s (web3.py), {row['raw_jsonrpc_reads_per_s']:>7.1f} (raw JSON-RPC)"
+        ),
+    )
+    loads["end"] = load_average()
     command = (
         f"make bench-chain ARGS='--baseline CHECKOUT --rounds {args.rounds} --transactions {args.transactions} "
         f"--reads {args.reads} --serial {args.serial} --sustained {args.sustained}'"

@@ -1,9 +1,11 @@
-"""What the benchmarks share: percentiles, a process's memory from ``/proc``, the loopback socket the servers they
-start listen on, waiting for a condition, the table and JSON file of figures each one writes, and the medians of
-a run that measures another checkout's code beside this tree's (``--baseline``)."""
+"""What the benchmarks share: percentiles, a process's memory from ``/proc``, the load average, the loopback socket
+the servers they start listen on, waiting for a condition, a member's client certificate and key in one PEM file,
+the table and JSON file of figures each one writes, and what a run that measures another checkout's code beside
+this tree's needs (``--baseline``: its options, its rounds in turn, their medians side by side)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -15,11 +17,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
 HOST = "127.0.0.1"
+T = TypeVar("T")
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -85,6 +88,25 @@ def ab_figures(text: str) -> dict[str, float | None]:
         "p50_ms": number(r"^\s+50%\s+(\d+)"),
         "p99_ms": number(r"^\s+99%\s+(\d+)"),
     }
+
+
+def load_average() -> list[float]:
+    """The load average over 1, 5 and 15 minutes, to two decimals."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def write_client_pem(cert: Path, key: Path, passphrase: bytes, out: Path) -> Path:
+    """``cert`` and the private key in ``key`` (encrypted under ``passphrase``) written decrypted into one PEM file
+    ``out`` (0600), as ApacheBench's ``-E`` and a TLS client's ``cert`` take them; ``out``."""
+    from cryptography.hazmat.primitives import serialization
+
+    loaded = serialization.load_pem_private_key(key.read_bytes(), passphrase)
+    plain = loaded.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    out.write_bytes(cert.read_bytes() + plain)
+    out.chmod(0o600)
+    return out
 
 
 def met(ok: bool) -> str:
@@ -155,3 +177,31 @@ def write_side_by_side(
 def medians(rounds: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> dict[str, float]:
     """The median of each of ``keys`` over ``rounds``."""
     return {key: round(statistics.median(r[key] for r in rounds), 3) for key in keys}
+
+
+def baseline_options(parser: argparse.ArgumentParser, name: str, what: str, rounds: int, note: str = "") -> None:
+    """``--baseline CHECKOUT`` and ``--rounds N`` for a benchmark whose ``bench/NAME_baseline.py`` does ``what``."""
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help=f"another checkout of the project: {what} (bench/{name}_baseline.py; figures in "
+        f"bench/results/{name}_baseline.json{note})",
+    )
+    parser.add_argument("--rounds", type=int, default=rounds, help="with --baseline: rounds of each code, alternating")
+
+
+def in_turn(
+    codes: Mapping[str, T],
+    rounds: int,
+    measure: Callable[[str, T, int], dict[str, Any]],
+    show: Callable[[dict[str, Any]], str],
+) -> dict[str, list[dict[str, Any]]]:
+    """``rounds`` rounds, each measuring every code of ``codes`` in turn (``measure(label, code, round)``), each
+    figure printed as it comes (``round N LABEL`` then ``show(figures)``): every code's figures, by label."""
+    out: dict[str, list[dict[str, Any]]] = {label: [] for label in codes}
+    for n in range(1, rounds + 1):
+        for label, code in codes.items():
+            row = measure(label, code, n)
+            out[label].append(row)
+            print(f"round {n} {label:<8} {show(row)}", flush=True)
+    return out

@@ -44,9 +44,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from cryptography.hazmat.primitives import serialization
 
-from bench.common import percentile, print_table
+from bench.common import load_average, percentile, print_table, write_client_pem
 from bench.gateway import free_port_block
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -345,16 +344,8 @@ def client_pems(directory: Path, callers: set[str], work: Path) -> dict[str, str
     out = {}
     for org in sorted(callers):
         msp = directory / "orgs" / org / "users" / f"client@{org}" / "msp"
-        key = serialization.load_pem_private_key((msp / "keystore" / "key.pem").read_bytes(), PASSPHRASE.encode())
-        pem = work / f"client-{org}.pem"
-        pem.write_bytes(
-            (msp / "signcerts" / "cert.pem").read_bytes()
-            + key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-        pem.chmod(0o600)
-        out[org] = str(pem)
+        cert, key = msp / "signcerts" / "cert.pem", msp / "keystore" / "key.pem"
+        out[org] = str(write_client_pem(cert, key, PASSPHRASE.encode(), work / f"client-{org}.pem"))
     return out
 
 
@@ -683,10 +674,6 @@ def run_backend(name: str, template: Path, work: Path, args: argparse.Namespace)
 # -- main ----------------------------------------------------------------------------------------------------
 
 
-def loadavg() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
 def targets(r: dict[str, Any]) -> dict[str, bool]:
     steady = r["steady"]
     return {
@@ -784,7 +771,7 @@ def main(argv: list[str] | None = None) -> None:
         "quick": bool(args.quick),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
-        "load_average_before": loadavg(),
+        "load_average_before": load_average(),
         "options": {
             "steady_rate": STEADY_RATE,
             "steady_seconds": args.steady_seconds,
@@ -816,7 +803,7 @@ def main(argv: list[str] | None = None) -> None:
             results["backends"][name] = r = run_backend(name, template, work, args)
             r["targets"] = {k: ("met" if v else "not met") for k, v in targets(r).items()}
             print(f"[{name}] targets: " + ", ".join(f"{k} {v}" for k, v in r["targets"].items()), flush=True)
-        results["load_average_after"] = loadavg()
+        results["load_average_after"] = load_average()
         print(f"load average after: {results['load_average_after']}", flush=True)
         side_by_side(results["backends"])
         RESULTS.parent.mkdir(parents=True, exist_ok=True)

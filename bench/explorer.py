@@ -82,7 +82,7 @@ from typing import IO, Any
 import httpx
 
 from bench import explorer_profile
-from bench.common import met, percentile, print_table, status_kib, wait_for, write_results
+from bench.common import baseline_options, met, percentile, print_table, status_kib, wait_for, write_results
 from bench.explorer_data import CALLER_WEIGHTS, OTHER_REASONS, REGULATOR, EventStream, World, demo_world
 from explorer.calls import CallFilter, CallIndex
 
@@ -811,13 +811,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the consortium directory")
     parser.add_argument("--reuse", type=Path, default=None, help="a consortium directory kept by --keep")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy the processes during (1)-(4) into DIR")
-    parser.add_argument(
-        "--baseline",
-        type=Path,
-        help="another checkout of the project: run its explorer benchmark and this tree's in turn, --quick unless "
-        "--events is given (bench/explorer_baseline.py; figures in bench/results/explorer_baseline.json)",
+    baseline_options(
+        parser, "explorer", "run its explorer benchmark and this tree's in turn, --quick unless --events is given", 3
     )
-    parser.add_argument("--rounds", type=int, default=3, help="with --baseline: rounds of each code, alternating")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.baseline is not None:

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.common import checkout_commit, medians, write_side_by_side
+from bench.common import checkout_commit, in_turn, load_average, medians, write_side_by_side
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "explorer_baseline.json"
@@ -72,21 +72,19 @@ def compare(args: argparse.Namespace, out: Path = RESULTS) -> dict[str, Any]:
     if not (baseline / "bench" / "explorer.py").exists():
         raise SystemExit(f"--baseline {args.baseline}: not a checkout of this project (no bench/explorer.py)")
     checkouts = {"baseline": baseline, "this": ROOT}
-    loads = {"start": [round(x, 2) for x in os.getloadavg()]}
-    rounds: dict[str, list[dict[str, Any]]] = {label: [] for label in checkouts}
+    loads = {"start": load_average()}
     with tempfile.TemporaryDirectory(prefix="bench-explorer-baseline-") as tmp:
-        for n in range(1, args.rounds + 1):
-            for label, checkout in checkouts.items():
-                row = run_code(checkout, args, Path(tmp) / f"{label}-{n}.json")
-                rounds[label].append(row)
-                print(
-                    f"round {n} {label:<8} provenance cold p50/p99 {row['provenance_cold_p50_ms']}/"
-                    f"{row['provenance_cold_p99_ms']} ms, warm {row['provenance_warm_p50_ms']}/"
-                    f"{row['provenance_warm_p99_ms']} ms; search p99 {row['search_inprocess_p99_ms']} ms in process, "
-                    f"{row['search_http_p99_ms']} ms over HTTP",
-                    flush=True,
-                )
-    loads["end"] = [round(x, 2) for x in os.getloadavg()]
+        rounds = in_turn(
+            checkouts,
+            args.rounds,
+            lambda label, checkout, n: run_code(checkout, args, Path(tmp) / f"{label}-{n}.json"),
+            lambda row: (
+                f"provenance cold p50/p99 {row['provenance_cold_p50_ms']}/{row['provenance_cold_p99_ms']} ms, "
+                f"warm {row['provenance_warm_p50_ms']}/{row['provenance_warm_p99_ms']} ms; search p99 "
+                f"{row['search_inprocess_p99_ms']} ms in process, {row['search_http_p99_ms']} ms over HTTP"
+            ),
+        )
+    loads["end"] = load_average()
     size = "--quick" if args.events is None else f"--events {args.events}"
     command = f"make bench-explorer ARGS='--baseline CHECKOUT --rounds {args.rounds} {size}'"
     summary = {label: medians(rows, [name for name, _ in FIGURES]) for label, rows in rounds.items()}

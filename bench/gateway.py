@@ -55,9 +55,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from cryptography.hazmat.primitives import serialization
 
-from bench.common import ab_figures
+from bench.common import ab_figures, baseline_options, load_average, write_client_pem
 from gateway.headers import PURPOSE_HEADER
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -200,15 +199,10 @@ def start_stack(
     up = cli("up", str(directory), "--port", str(port), "--traffic", "0", "--rpc-plain", "--notary-plain", env=env)
     processes.append(up)
     wait_up(up, timeout=600)
-    client_dir = directory / "orgs" / CALLER / "users" / f"client@{CALLER}" / "msp"
-    cert = (client_dir / "signcerts" / "cert.pem").read_bytes()
-    key = serialization.load_pem_private_key((client_dir / "keystore" / "key.pem").read_bytes(), PASSPHRASE.encode())
-    client_pem = work / suite / "client.pem"
-    client_pem.write_bytes(
-        cert
-        + key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    msp = directory / "orgs" / CALLER / "users" / f"client@{CALLER}" / "msp"
+    pem = write_client_pem(
+        msp / "signcerts" / "cert.pem", msp / "keystore" / "key.pem", PASSPHRASE.encode(), work / suite / "client.pem"
     )
-    client_pem.chmod(0o600)
 
     auth_port, nginx_port = port + 66, port + 68
     auth = cli(
@@ -250,7 +244,7 @@ def start_stack(
     processes.append(ngx)
     wait_tcp(nginx_port)
     print(f"{suite}: started in {time.monotonic() - started:.1f} s (ports {port}..{port + 68})", flush=True)
-    return Stack(suite, directory, port, client_pem, nginx_port)
+    return Stack(suite, directory, port, pem, nginx_port)
 
 
 def listening_pid(port: int) -> int | None:
@@ -287,10 +281,6 @@ def cpu_seconds(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def load_average() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
 def ratio(sm: float, intl: float) -> float:
     return round(sm / intl, 3) if intl else float("nan")
 
@@ -307,13 +297,9 @@ def main(argv: list[str] | None = None) -> None:
         help="comma-separated, of intl and sm (both by default; one alone runs one consortium instead of two, and "
         "writes bench/results/gateway_SUITE.json)",
     )
-    parser.add_argument(
-        "--baseline",
-        type=Path,
-        help="another checkout of the project: measure its gateway's proxy path against this tree's, both consortia "
-        "up at once, in turn (bench/gateway_baseline.py; figures in bench/results/gateway_baseline.json)",
+    baseline_options(
+        parser, "gateway", "measure its gateway's proxy path against this tree's, both consortia up at once, in turn", 5
     )
-    parser.add_argument("--rounds", type=int, default=5, help="with --baseline: rounds of each code, alternating")
     args = parser.parse_args(argv)
     if args.baseline is not None:
         if shutil.which("ab") is None:

@@ -41,10 +41,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from cryptography.hazmat.primitives import serialization
 
-from bench.common import checkout_commit, medians, write_side_by_side
-from bench.gateway import CALLER, PASSPHRASE, ROOT, ROUTE, ab, free_port_block, latencies, load_average, wait_up
+from bench.common import checkout_commit, in_turn, load_average, medians, write_client_pem, write_side_by_side
+from bench.gateway import CALLER, PASSPHRASE, ROOT, ROUTE, ab, free_port_block, latencies, wait_up
 from bench.idle import cpu_seconds, descendants, kind
 
 RESULTS = ROOT / "bench" / "results" / "gateway_baseline.json"
@@ -103,14 +102,10 @@ def start(label: str, checkout: Path, work: Path, port: int) -> Code:
     except BaseException:
         stop(up)
         raise
-    client = directory / "orgs" / CALLER / "users" / f"client@{CALLER}" / "msp"
-    key = serialization.load_pem_private_key((client / "keystore" / "key.pem").read_bytes(), PASSPHRASE.encode())
-    pem = work / label / "client.pem"
-    pem.write_bytes(
-        (client / "signcerts" / "cert.pem").read_bytes()
-        + key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    msp = directory / "orgs" / CALLER / "users" / f"client@{CALLER}" / "msp"
+    pem = write_client_pem(
+        msp / "signcerts" / "cert.pem", msp / "keystore" / "key.pem", PASSPHRASE.encode(), work / label / "client.pem"
     )
-    pem.chmod(0o600)
     print(f"{label}: initialised and up in {time.monotonic() - began:.1f} s ({module}, ports {port}..)", flush=True)
     return Code(label, checkout, up, port, pem, directory / "ca-bundle.pem")
 
@@ -181,7 +176,6 @@ def compare(args: argparse.Namespace, out: Path = RESULTS) -> dict[str, Any]:
         raise SystemExit(f"--baseline {args.baseline}: not a checkout of this project (no consortium command)")
     loads = {"start": load_average()}
     codes: dict[str, Code] = {}
-    rounds: dict[str, list[dict[str, Any]]] = {label: [] for label in checkouts}
     with tempfile.TemporaryDirectory(prefix="bench-gateway-baseline-") as tmp:
         try:
             port = 21000
@@ -192,17 +186,17 @@ def compare(args: argparse.Namespace, out: Path = RESULTS) -> dict[str, Any]:
             for code in codes.values():  # warm-up: connections, caches
                 ab(code.proxy_url, min(args.requests, 2000), args.concurrency, client_pem=code.client_pem)
             loads["measuring"] = load_average()
-            for n in range(1, args.rounds + 1):
-                for label, code in codes.items():
-                    row = round_of(code, args.requests, args.concurrency, args.latency_samples)
-                    rounds[label].append(row)
-                    print(
-                        f"round {n} {label:<8} {row['calls_per_s']:>7,.0f} calls/s; CPU per call: gateway "
-                        f"{row['cpu_us_per_call'].get('gateway', 0):.0f} µs, on the path "
-                        f"{row['cpu_us_per_call_on_the_path']:.0f} µs, beside {row['cpu_us_per_call_beside']:.0f} µs; "
-                        f"adds p50 {row['added_p50_ms']:.3f} ms",
-                        flush=True,
-                    )
+            rounds = in_turn(
+                codes,
+                args.rounds,
+                lambda _label, code, _n: round_of(code, args.requests, args.concurrency, args.latency_samples),
+                lambda row: (
+                    f"{row['calls_per_s']:>7,.0f} calls/s; CPU per call: gateway "
+                    f"{row['cpu_us_per_call'].get('gateway', 0):.0f} µs, on the path "
+                    f"{row['cpu_us_per_call_on_the_path']:.0f} µs, beside {row['cpu_us_per_call_beside']:.0f} µs; "
+                    f"adds p50 {row['added_p50_ms']:.3f} ms"
+                ),
+            )
             loads["end"] = load_average()
         finally:
             for code in codes.values():

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import checkout_commit, print_table, write_results
+from bench.common import checkout_commit, load_average, print_table, write_results
 from bench.gateway import PASSPHRASE, free_port_block, wait_up
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,7 +104,7 @@ def measure(code: Path, template: Path, work: Path, rate: float, args: argparse.
         wait_up(up, timeout=args.start_timeout)
         print(f"  up in {time.monotonic() - started:.1f} s; settling {args.warmup:g} s", flush=True)
         time.sleep(args.warmup)
-        load_before = [round(x, 2) for x in os.getloadavg()]
+        load_before = load_average()
         pids = descendants(up.pid)
         first = {pid: cpu_seconds(pid) for pid in pids}
         kinds = {pid: kind(pid, up.pid) for pid in pids}
@@ -113,7 +113,7 @@ def measure(code: Path, template: Path, work: Path, rate: float, args: argparse.
         pids_after = descendants(up.pid)
         wall = time.monotonic() - began
         last = {pid: cpu_seconds(pid) for pid in pids_after}
-        load_after = [round(x, 2) for x in os.getloadavg()]
+        load_after = load_average()
     finally:
         up.send_signal(signal.SIGTERM)
         try:

@@ -55,7 +55,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench.common import ab_figures, percentile, print_table, write_results
+from bench.common import ab_figures, percentile, print_table, write_client_pem, write_results
 
 if TYPE_CHECKING:
     from tests.integration.gateway.gateway_world import Answer, Caller, World
@@ -249,7 +249,6 @@ class Load:
     under the trials' base grant, until :meth:`stop` (SIGINT: ab then prints what it measured so far)."""
 
     def __init__(self, stack: Stack, work: Path, concurrency: int) -> None:
-        from cryptography.hazmat.primitives import serialization
 
         from chain.ids import OrgId
         from gateway.headers import PURPOSE_HEADER
@@ -262,14 +261,7 @@ class Load:
             raise RuntimeError("--load needs ApacheBench (ab, Debian's apache2-utils: make system-packages)")
         issue_identity(stack.world.root, OrgId(GRANTEE), "load", PASS)
         identity = stack.world.identity(GRANTEE, "load")
-        key = serialization.load_pem_private_key(identity.key.read_bytes(), PASS)
-        pem = work / "load.pem"
-        plain = serialization.NoEncryption()
-        pem.write_bytes(
-            identity.cert.read_bytes()
-            + key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, plain)
-        )
-        pem.chmod(0o600)
+        pem = write_client_pem(identity.cert, identity.key, PASS, work / "load.pem")
         self.concurrency = concurrency
         self._started = time.monotonic()
         self._out = work / "load.out"

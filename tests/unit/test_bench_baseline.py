@@ -8,11 +8,19 @@ import ast
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import (
+    BestAvailableEncryption,
+    Encoding,
+    PrivateFormat,
+    load_pem_private_key,
+)
 
 from bench import chain_baseline, explorer_baseline
-from bench.common import write_side_by_side
+from bench.common import baseline_options, in_turn, write_client_pem, write_side_by_side
 from bench.gateway_baseline import compare, entry_module, summarise
 
 
@@ -93,3 +101,44 @@ def test_the_explorer_comparison_refuses_a_directory_that_is_no_checkout(tmp_pat
     args = argparse.Namespace(baseline=tmp_path, rounds=1, events=None)
     with pytest.raises(SystemExit, match="not a checkout of this project"):
         explorer_baseline.compare(args, out=tmp_path / "figures.json")
+
+
+def test_codes_are_measured_in_turn_round_after_round_each_figure_said(capsys: pytest.CaptureFixture[str]) -> None:
+    asked: list[tuple[str, int, int]] = []
+
+    def measure(label: str, code: int, n: int) -> dict[str, Any]:
+        asked.append((label, code, n))
+        return {"x": code * 10 + n}
+
+    rounds = in_turn({"baseline": 1, "this": 2}, 2, measure, lambda row: f"x={row['x']}")
+    assert asked == [("baseline", 1, 1), ("this", 2, 1), ("baseline", 1, 2), ("this", 2, 2)]
+    assert rounds == {"baseline": [{"x": 11}, {"x": 12}], "this": [{"x": 21}, {"x": 22}]}
+    assert capsys.readouterr().out.splitlines() == [
+        "round 1 baseline x=11",
+        "round 1 this     x=21",
+        "round 2 baseline x=12",
+        "round 2 this     x=22",
+    ]
+
+
+def test_the_baseline_options_name_the_module_and_the_rounds_default() -> None:
+    parser = argparse.ArgumentParser()
+    baseline_options(parser, "chain", "measure its node", 3, "; --serial at most 5")
+    assert parser.parse_args([]).rounds == 3 and parser.parse_args([]).baseline is None
+    assert parser.parse_args(["--baseline", "x", "--rounds", "7"]).rounds == 7
+    help_text = " ".join(parser.format_help().split())
+    assert "bench/chain_baseline.py; figures in bench/results/chain_baseline.json; --serial at most 5" in help_text
+
+
+def test_a_client_pem_holds_the_certificate_and_the_key_decrypted(tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, BestAvailableEncryption(b"secret"))
+    )
+    (tmp_path / "cert.pem").write_bytes(b"-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n")
+    out = write_client_pem(tmp_path / "cert.pem", tmp_path / "key.pem", b"secret", tmp_path / "client.pem")
+    text = out.read_bytes()
+    assert text.startswith(b"-----BEGIN CERTIFICATE-----") and b"ENCRYPTED" not in text
+    loaded = load_pem_private_key(text[text.index(b"-----BEGIN PRIVATE KEY-----") :], None)
+    assert loaded.public_key().public_numbers() == key.public_key().public_numbers()  # type: ignore[union-attr]
+    assert out.stat().st_mode & 0o777 == 0o600
