@@ -179,11 +179,28 @@ def prove_witnesses(
         return Role(0) if member is None else member.roles
 
     snapshot = TrustSnapshot.of(head.number, changes, records, statuses)
-    keys, chosen = chain_witness_keys(snapshot, at.number, policy, founders, roles_of)
-    log_keys = chain_log_keys(snapshot, description, at.number).at(at.number, anchored)
+    return select_witnesses(snapshot, description, at.number, anchored, policy, founders, roles_of, head.number)
+
+
+def select_witnesses(
+    snapshot: TrustSnapshot,
+    description: ConsortiumDescription,
+    block: int,
+    anchored: bool,
+    policy: WitnessPolicy,
+    founders: Collection[str],
+    roles_of: Callable[[str], Role],
+    proven_at: int | None = None,
+) -> CheckpointWitnesses:
+    """The witness keys valid at ``block`` of the members ``snapshot``'s statuses say are active, under ``policy``
+    (``network.logsetup.chain_witness_keys``), and the log's keys judged at ``block``, from ``snapshot``'s
+    records: what :meth:`ChainWitnessKeys.at_block` answers from the node and :func:`prove_witnesses` from proofs
+    (``proven_at``: the block whose state the records were proven in)."""
+    keys, chosen = chain_witness_keys(snapshot, block, policy, founders, roles_of)
+    log_keys = chain_log_keys(snapshot, description, block).at(block, anchored)
     witnesses = {org: tuple(k) for org, k in keys.items()}
     return CheckpointWitnesses(
-        witnesses, chosen, at.number, anchored, log_keys if log_keys.keys else None, proven_at=head.number
+        witnesses, chosen, block, anchored, log_keys if log_keys.keys else None, proven_at=proven_at
     )
 
 
@@ -410,10 +427,9 @@ class ChainWitnessKeys:
         orgs = [str(org) for org in self._trust.orgs(block)]
         _, statuses = self._trust.follow_state(block)
         snapshot = dataclasses.replace(records, statuses=dict(zip(orgs, statuses, strict=True)))
-        keys, policy = chain_witness_keys(snapshot, block, self._policy, self._founders, self._roles_of)
-        log_keys = chain_log_keys(records, self.description, block).at(block, anchored)
-        witnesses = {org: tuple(k) for org, k in keys.items()}
-        return CheckpointWitnesses(witnesses, policy, block, anchored, log_keys if log_keys.keys else None)
+        return select_witnesses(
+            snapshot, self.description, block, anchored, self._policy, self._founders, self._roles_of
+        )
 
     def log_keys(self) -> LogKeys | None:
         """Every log key the directory records, judged at the head; None when it holds none."""
