@@ -9,6 +9,16 @@ connection; a connection that sends nothing holds no thread at all.
 With epoll (Linux) a waiting connection is registered once, one-shot: the worker that served it arms it again
 itself, so that a keep-alive request wakes the watcher once (its bytes), not twice (its bytes and its hand-back).
 
+A client that sent its request within ``follow`` seconds (:data:`FOLLOW`, 2 ms) of its last answer is likely to
+send the next as soon: the worker that answers it keeps watching its connection for that long before giving it
+back, and serves the next request itself if it comes by then. A client that sends its requests one after another
+(a member's SDK, a gateway asking the node) is then served as the standard library's thread per connection served
+it, with one wake-up per request instead of two (the watcher's, then the worker's); one that polls every 0.1 s
+is given back at once, as before, and costs no watch that times out. A worker follows only while nothing waits in
+the queue and another worker, which no other follower counts on, waits for work: a connection that turns readable
+meanwhile is served by that one, not delayed. At most ``follow`` seconds pass before a connection that sends
+nothing more is watched by the watcher again (its idle time counts from then).
+
 A request already read into a connection's buffers (a client that sent its next request before reading the last
 answer, or TLS data decrypted ahead) would not make its socket readable again: :meth:`Served.buffered` says so,
 and the worker serves it at once instead of giving the connection back.
@@ -84,6 +94,9 @@ _LENGTH_DIGITS = 18
 LENGTH_CAP = 10**_LENGTH_DIGITS
 #: Seconds without a byte after which a connection refused at the handshake is closed.
 LINGER_QUIET = 1.0
+#: Seconds a worker that answered a request keeps watching its connection for the next one, when that request
+#: came within as long of the answer before it (:class:`ConnectionPool`).
+FOLLOW = 0.002
 #: Bytes a worker drops from a refused connection before it gives it back to the watcher (a client streaming
 #: fast is read in turns, as other connections are).
 _LINGER_TURN = 256 * 1024
@@ -128,16 +141,40 @@ class ConnectionPool:
     a readable one is disarmed as the watcher hands it over, and the worker that served it arms it again itself,
     so a keep-alive request wakes the watcher once, not twice (no wake-up and re-registration when the connection
     is given back). Elsewhere (``epoll=False``, or no epoll), the watcher's selector: a connection is unregistered
-    when readable and registered again by the watcher once given back."""
+    when readable and registered again by the watcher once given back.
 
-    def __init__(self, workers: int, idle_timeout: float, name: str, epoll: bool = True) -> None:
+    A worker that answered a request which came within ``follow`` seconds of its connection's answer before, while
+    the queue is empty and another worker is idle (one for each worker following), watches that connection itself
+    for ``follow`` seconds and serves its next request if it comes by then (0: never; one worker, or no
+    ``select.poll``: never). ``clock`` (seconds, monotonic) measures the time from an answer to the next request."""
+
+    def __init__(
+        self,
+        workers: int,
+        idle_timeout: float,
+        name: str,
+        epoll: bool = True,
+        follow: float = FOLLOW,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if workers < 1:
             raise ValueError("a connection pool needs at least one worker")
+        if not 0 <= follow <= idle_timeout:
+            raise ValueError(f"a worker follows a connection for 0 to idle_timeout seconds, not {follow}")
         self.workers = workers
         self.idle_timeout = idle_timeout
         self.name = name
+        self.follow = follow if hasattr(select, "poll") else 0.0
         #: Times the watcher was woken by a wake-up (not by a connection turning readable); for tests.
         self.wakeups = 0
+        #: Requests a worker served by following their connection (not handed over by the watcher); for tests.
+        self.followed = 0
+        self._counts = threading.Lock()
+        self._idle = 0  # workers waiting for a connection
+        self._following = 0  # workers following the connection they answered
+        self._clock = clock
+        #: the connections given back to the watcher after an answer, and when (``clock``) that answer was written
+        self._answered: dict[Served, float] = {}
         self._one_shot = epoll and hasattr(select, "epoll")
         self._ready: queue.SimpleQueue[Served | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
@@ -155,6 +192,8 @@ class ConnectionPool:
         self._wake_read, self._wake_write = socket.socketpair()
         self._wake_read.setblocking(False)
         self._wake_write.setblocking(False)
+        # Readable once stopping, never drained: a worker following a connection returns at once.
+        self._stopped_read, self._stopped_write = socket.socketpair()
         if self._one_shot:
             self._epoll = select.epoll()
             self._epoll.register(self._wake_read.fileno(), select.EPOLLIN)
@@ -189,6 +228,8 @@ class ConnectionPool:
         if not self._threads:  # never started (its server could not bind, say): nothing to wake, join or close
             return
         self._wake()
+        with contextlib.suppress(OSError):
+            self._stopped_write.send(b"\0")
         for _ in range(self.workers):
             self._ready.put(None)
         deadline = time.monotonic() + timeout
@@ -205,6 +246,8 @@ class ConnectionPool:
             self._epoll.close()
         self._wake_read.close()
         self._wake_write.close()
+        self._stopped_read.close()
+        self._stopped_write.close()
 
     def _wake(self) -> None:
         try:
@@ -247,6 +290,7 @@ class ConnectionPool:
 
     def _close(self, connection: Served) -> None:
         """Forget ``connection`` (unregistered before its socket closes, whose number may be reused) and close it."""
+        self._answered.pop(connection, None)
         if self._one_shot:
             with self._lock:
                 self._deadlines.pop(connection, None)
@@ -298,19 +342,65 @@ class ConnectionPool:
     # -- threads ------------------------------------------------------------------------------------------------
 
     def _work(self) -> None:
-        while (connection := self._ready.get()) is not None:
+        while True:
+            with self._counts:
+                self._idle += 1
+            connection = self._ready.get()
+            with self._counts:
+                self._idle -= 1
+            if connection is None:
+                return
+            answered = self._answered.pop(connection, None)
+            # a request that came within ``follow`` of the answer before: its client is likely to send the next
+            # as soon, so it is followed
+            prompt = answered is not None and self._clock() - answered <= self.follow
             keep = False
             try:
                 keep = connection.serve()
-                while keep and connection.buffered():
+                while keep:
+                    if connection.buffered():
+                        keep = connection.serve()
+                        continue
+                    answered = self._clock()
+                    if not (prompt and self._followed(connection)):
+                        break
                     keep = connection.serve()
             except Exception:
                 connection.failed()
                 keep = False
             if keep:
+                if answered is not None:
+                    self._answered[connection] = answered
                 self.add(connection)
             else:
                 self._close(connection)
+
+    def _followed(self, connection: Served) -> bool:
+        """Whether ``connection``'s next bytes came within ``follow`` seconds of its answer, watched by this worker
+        while no other connection waits for one and an idle worker no other follower counts on would serve one that
+        comes (then handed over as the watcher hands it: :meth:`Served.queued`). A connection with a wait limit of
+        its own (one refused, whose bytes are being dropped) is not followed."""
+        if self.follow <= 0 or connection.wait_limit() is not None:
+            return False
+        with self._counts:
+            if self._idle <= self._following or not self._ready.empty():
+                return False
+            self._following += 1
+        poller = select.poll()
+        try:
+            poller.register(connection.fileno(), select.POLLIN)
+            poller.register(self._stopped_read.fileno(), select.POLLIN)
+            events = poller.poll(self.follow * 1000)
+        except (OSError, ValueError):  # closed meanwhile (stop): serving it would meet the error
+            return False
+        finally:
+            with self._counts:
+                self._following -= 1
+        if not events or self._stopping:
+            return False
+        connection.queued()
+        self.followed += 1
+        return True
 
     def _watch(self) -> None:
         selector = selectors.DefaultSelector()
@@ -335,6 +425,7 @@ class ConnectionPool:
                     stopping = self._stopping
                 if stopping:
                     for connection in [*deadlines, *incoming]:
+                        self._answered.pop(connection, None)
                         connection.close()
                     return
                 now = time.monotonic()
@@ -353,6 +444,7 @@ class ConnectionPool:
                         if deadline <= now:
                             selector.unregister(connection)
                             del deadlines[connection]
+                            self._answered.pop(connection, None)
                             connection.close()
                     sweep = min(deadlines.values(), default=math.inf)
         finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import itertools
 import json
 import select
 import socket
@@ -122,6 +123,75 @@ def test_a_served_connection_is_watched_again_without_waking_the_watcher() -> No
         pool.stop()
         echo.theirs.close()
     assert echo.closed.is_set()
+
+
+def test_a_worker_follows_a_connection_whose_requests_come_one_after_another() -> None:
+    """A request that came within ``follow`` of the answer before (by the pool's clock, which stands here): its
+    worker follows the connection (the queue empty, the other worker idle) and serves the next requests itself,
+    without the watcher; each is still handed over once (its deadline runs from then). The first request has no
+    answer before it, so the second comes through the watcher."""
+    pool = ConnectionPool(workers=2, idle_timeout=60.0, name="test-follow", follow=30.0, clock=lambda: 0.0)
+    pool.start()
+    echo = Echo()
+    try:
+        pool.add(echo)
+        for message in (b"one", b"two", b"three", b"four"):
+            echo.theirs.sendall(message)
+            assert echo.theirs.recv(100) == message
+        assert pool.followed == 2
+        assert echo.handed_over == 4
+    finally:
+        pool.stop()  # the worker following the connection returns at once, and the connection is closed
+        echo.theirs.close()
+    assert echo.closed.is_set()
+    assert not [t for t in threading.enumerate() if t.name.startswith("test-follow")]
+
+
+def test_a_connection_whose_requests_come_far_apart_is_given_back_at_once() -> None:
+    """A client that polls: its requests come longer than ``follow`` after the answer before (a clock 10 s later
+    at each reading), so its worker gives it back to the watcher at once (following would cost a watch that times
+    out, at every request)."""
+    clock = itertools.count(start=1000.0, step=10.0)
+    pool = ConnectionPool(workers=2, idle_timeout=60.0, name="test-follow", follow=1.0, clock=lambda: next(clock))
+    pool.start()
+    echo = Echo()
+    try:
+        pool.add(echo)
+        for message in (b"one", b"two", b"three", b"four"):
+            echo.theirs.sendall(message)
+            assert echo.theirs.recv(100) == message
+        assert pool.followed == 0
+        assert echo.handed_over == 4
+    finally:
+        pool.stop()
+        echo.theirs.close()
+
+
+def test_a_worker_does_not_follow_a_connection_when_no_other_worker_would_serve_the_next() -> None:
+    """One worker: it gives the connection it answered back to the watcher at once, so that another connection
+    is served (a worker following for 30 s would leave it waiting that long, past the client's 10 s)."""
+    pool = ConnectionPool(workers=1, idle_timeout=60.0, name="test-follow", follow=30.0, clock=lambda: 0.0)
+    pool.start()
+    first, second = Echo(), Echo()
+    try:
+        pool.add(first)
+        pool.add(second)
+        for connection, message in ((first, b"first"), (first, b"prompt"), (second, b"second"), (first, b"again")):
+            connection.theirs.sendall(message)
+            assert connection.theirs.recv(100) == message
+        assert pool.followed == 0
+        assert (first.handed_over, second.handed_over) == (3, 1)
+    finally:
+        pool.stop()
+        first.theirs.close()
+        second.theirs.close()
+
+
+def test_a_follow_longer_than_the_idle_timeout_is_refused() -> None:
+    with pytest.raises(ValueError, match="0 to idle_timeout"):
+        ConnectionPool(workers=1, idle_timeout=1.0, name="test-follow", follow=2.0)
+    with pytest.raises(ValueError, match="0 to idle_timeout"):
+        ConnectionPool(workers=1, idle_timeout=1.0, name="test-follow", follow=-1.0)
 
 
 def read_to_end(sock: socket.socket) -> bytes:
