@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import logging
 import ssl
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -218,6 +219,7 @@ def build(options: ExplorerOptions) -> Explorer:
         follower.start()
     if recorder is not None:
         recorder.start()
+    threading.Thread(target=explorer.warm, name="explorer-warm", daemon=True).start()
     return explorer
 
 

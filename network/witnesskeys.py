@@ -470,17 +470,39 @@ class ChainWitnessKeys:
         number = claimed_anchor_block(bundle)
         if self.heads is None or number is None or number < 1:
             return roots
+        return dataclasses.replace(roots, anchor_block=self.proven_block(self.heads, number))
+
+    def proven_block(self, heads: TrustedHeads, number: int) -> ProvenBlock:
+        """Block ``number`` and the set that sealed it, proven by ``heads`` (:func:`prove_anchor_block`, with the
+        notary's accounts): kept by number when proven, asked again when not."""
         with self._lock:
             proven = self._proven.get(number)
             if proven is not None:
                 self._proven.move_to_end(number)
-        if proven is None:
-            notary = next((m.org for m in self.description.members if Role.NOTARY in m.roles), None)
-            proven = prove_anchor_block(self.heads, number, self.description.contracts["ConsortiumRegistry"], notary)
-            if proven.problem is None:
-                with self._lock:
-                    _keep_recent(self._proven, number, proven, self._cache_size)
-        return dataclasses.replace(roots, anchor_block=proven)
+                return proven
+        notary = next((m.org for m in self.description.members if Role.NOTARY in m.roles), None)
+        proven = prove_anchor_block(heads, number, self.description.contracts["ConsortiumRegistry"], notary)
+        if proven.problem is None:
+            with self._lock:
+                _keep_recent(self._proven, number, proven, self._cache_size)
+        return proven
+
+    def prepare(self) -> int | None:
+        """Read and prove now what an answer about the log's latest anchored checkpoint needs, as a service starts:
+        the keys valid at its anchor's block (kept as :meth:`for_checkpoint` keeps them), and with :attr:`heads`
+        the headers walked to the head, then that block and the set that sealed it proven back from there (kept
+        by number); the keys valid at the head when nothing is anchored yet. The anchor's block, or None. Raises
+        what reading the chain raises."""
+        latest = self._anchors.latest(self._origin)
+        self.for_checkpoint(None if latest is None else latest.tree_size)
+        if self.heads is None:
+            return None if latest is None else latest.block_number
+        head = self.head()
+        if head >= 1:
+            self.heads.at(head)
+        if latest is not None and latest.block_number >= 1:
+            self.proven_block(self.heads, latest.block_number)
+        return None if latest is None else latest.block_number
 
     def _current_records(self) -> TrustSnapshot:
         """Every record of the directory, as last read at a head (the view's, when it has read the chain)."""

@@ -8,6 +8,7 @@ export applies it whatever else was asked.
 
 from __future__ import annotations
 
+import logging
 import ssl
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
@@ -57,6 +58,8 @@ GRANT = r"^0x[0-9a-f]{64}$"
 TX_HASH = r"^0x[0-9a-fA-F]{64}$"
 REASON = r"^[a-z][a-z0-9_]{0,39}$"
 TRACE = r"^[0-9a-f]{32}$"
+
+log = logging.getLogger("explorer.api")
 
 
 @dataclass
@@ -113,6 +116,21 @@ class Explorer:
         view, every org holding the role on chain, one removed since too, worked out once per snapshot of it, so
         asking this costs no chain read per row). Ask it once per request."""
         return self.description.query_visibility(query_regulators(() if self.regulators is None else self.regulators))
+
+    def warm(self) -> None:
+        """Do before the first provenance answer what it would otherwise do first
+        (``network.witnesskeys.ChainWitnessKeys.prepare``): read the witness and log keys valid at the latest
+        anchor's block, walk the light client to the head, from the header kept or the genesis, and prove that
+        block back from there. :func:`explorer.service.build` runs this once, in a thread of its own. A chain
+        that does not answer is logged and left to the first answer, which meets it again."""
+        if self.witness_keys is None:
+            return
+        try:
+            block = self.witness_keys.prepare()
+        except Exception as exc:  # web3, requests and our ChainError alike: the first answer meets it again
+            log.info("the explorer could not prepare its provenance answers: %s: %s", exc.__class__.__name__, exc)
+            return
+        log.debug("provenance prepared: the latest anchor's block is %s", block)
 
     def witnesses_for(self, size: int | None) -> CheckpointWitnesses:
         """The witness keys and policy the checkpoint of ``size`` is counted under, and the log keys it is checked

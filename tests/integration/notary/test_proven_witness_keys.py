@@ -82,3 +82,27 @@ def test_proven_keys_are_the_keys_read_and_a_changed_proof_is_refused(ledger: Le
     with pytest.raises(ChainError):
         prove_witnesses(heads, ledger.description, at, head, True, policy, orgs)
     assert lying.lied == 1
+
+
+def test_prepare_reads_and_proves_the_latest_anchor_before_any_answer(ledger: Ledger) -> None:
+    """``ChainWitnessKeys.prepare``, as the explorer starts: the keys valid at the latest anchor's block, the headers
+    walked to the head and that block proven back from there, so that the first answer about a call of that
+    checkpoint walks no header and finds its keys kept."""
+    ledger.submit(3)
+    ledger.anchor(ledger.publish())
+    anchored = ledger.service.store.anchors(state="confirmed")[-1]
+    block, size = anchored["block_number"], anchored["size"]
+    assert block is not None
+    backend = RpcBackend(ledger.chain.url)
+    heads = TrustedHeads(backend, founders(ledger))
+    keys = ChainWitnessKeys(ledger.description, backend, heads=heads)
+    head_number = keys.head()
+    assert keys.prepare() == block
+    assert heads.newest is not None and heads.newest.number >= head_number
+    checked = heads.headers_checked
+    proven = keys.proven_block(heads, block)
+    assert proven.problem is None and proven.number == block
+    assert keys.proven_block(heads, block) is proven and heads.headers_checked == checked  # kept: nothing walked
+    chosen = keys.for_checkpoint(size)
+    assert (chosen.block, chosen.anchored) == (block, True)
+    assert keys.for_checkpoint(size) is chosen  # kept under the block's hash

@@ -2,7 +2,8 @@
 ``call_provenance``): the same keys verify the bundle and are answered to the browser, so an answer for a call
 whose checkpoint is anchored asks the chain nothing once the anchor's block and that block's keys are kept
 (``network.witnesskeys``: the block's hash read again at most once a second, a clock that stands here), and the
-first answer reads them once; and a kept bundle is verified once under the same keys (``Explorer.verified``).
+first answer reads them once (none, once ``Explorer.warm`` read them as the explorer starts); and a kept bundle
+is verified once under the same keys (``Explorer.verified``).
 
 In process, on the py-evm chain (eth-tester) with every JSON-RPC request web3 makes of it counted: the route's
 function over a real call index, a real (empty) chain index, the notary client holding the call's complete
@@ -92,7 +93,7 @@ def explorer(consortium: Consortium, tmp_path: Path) -> Iterator[Explorer]:
         description=description, calls=calls, chain=chain, notary=notary, roots=roots_from_description(description),
         visibility=description.query_visibility(), witness_keys=witness_keys, _verdicts=BoundedCache(16),
     )  # fmt: skip
-    for name in ("witnesses_for", "roots_for", "keys", "verified"):  # the explorer's own, as the routes call them
+    for name in ("witnesses_for", "roots_for", "keys", "verified", "warm"):  # the explorer's own, as routes call them
         setattr(parts, name, MethodType(getattr(Explorer, name), parts))
     try:
         yield cast(Explorer, parts)
@@ -126,6 +127,19 @@ def test_one_provenance_answer_looks_the_checkpoints_witnesses_up_once(
         assert provenance(explorer)["keys"] == first["keys"]
         reads = {m: n for m, n in requests.items() if m not in CLIENT_BOOKKEEPING}
         assert reads == {}, requests
+
+
+def test_a_warmed_explorer_answers_the_first_provenance_of_the_latest_anchor_reading_nothing(
+    explorer: Explorer, requests: Counter[str]
+) -> None:
+    """``Explorer.warm``, run as the explorer starts, reads the keys valid at the latest anchor's block: the first
+    answer about a call of that checkpoint then asks the chain nothing."""
+    explorer.warm()
+    assert {m for m in requests if m not in CLIENT_BOOKKEEPING}  # the chain was read, before any answer
+    requests.clear()
+    first = provenance(explorer)
+    assert first["keys"]["witness_keys"]["anchored"]
+    assert {m: n for m, n in requests.items() if m not in CLIENT_BOOKKEEPING} == {}, requests
 
 
 def test_a_kept_bundle_is_verified_once_under_the_same_witnesses(
