@@ -5,9 +5,11 @@ Each round runs, for each code, that checkout's own ``bench.chain.measure`` on i
 of its own (this file run with the checkout as working directory and ``PYTHONPATH``, this tree's virtual
 environment): ``--transactions`` contract transactions pipelined through web3.py, ``--sustained`` pre-signed ones
 through raw JSON-RPC, ``--serial`` one by one (a block each: a block a second on both, so few), and ``--reads``
-``AccessGrants.check`` calls through web3.py and through raw JSON-RPC. The rounds alternate the two codes so that
-both see the same machine. The medians are printed side by side with the ratio this/baseline, and written with
-every round to ``bench/results/chain_baseline.json`` (the commits, the date, the load average).
+``AccessGrants.check`` calls through web3.py and through raw JSON-RPC, with the node process's CPU time per raw
+read (from ``/proc``: the machine's other load inflates it less than the rate, where client and node take turns
+on two cores). The rounds alternate the two codes so that both see the same machine. The medians are printed
+side by side with the ratio this/baseline, and written with every round to ``bench/results/chain_baseline.json``
+(the commits, the date, the load average).
 """
 
 from __future__ import annotations
@@ -23,7 +25,24 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "chain_baseline.json"
-FIGURES = ("tx_per_s", "raw_jsonrpc_tx_per_s", "reads_per_s", "raw_jsonrpc_reads_per_s")
+FIGURES = ("tx_per_s", "raw_jsonrpc_tx_per_s", "reads_per_s", "raw_jsonrpc_reads_per_s", "node_cpu_us_per_raw_read")
+
+
+def children_cpu_seconds() -> float:
+    """The CPU time (user and system) the live children of this process used so far, from ``/proc``: the node
+    ``bench.chain`` started."""
+    me, tick, total = os.getpid(), os.sysconf("SC_CLK_TCK"), 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path("/proc", entry, "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # after the command's name, which may hold spaces
+        if int(fields[1]) == me:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
 
 
 def measure_here(transactions: int, reads: int, serial: int, sustained: int) -> dict[str, Any]:
@@ -34,7 +53,21 @@ def measure_here(transactions: int, reads: int, serial: int, sustained: int) -> 
     if "finality_seconds" in inspect.signature(chain.measure).parameters:  # a network's figure, not the node's
         extra["finality_seconds"] = 0.0
     name = next(name for name, factory in chain.BACKENDS.items() if factory is chain.node_factory)
-    row: dict[str, Any] = chain.measure(name, chain.node_factory, transactions, reads, serial, sustained, **extra)
+    # the node's CPU time over the raw reads: a figure the machine's other load inflates less than the rate
+    raw_reads, spent = chain._raw_reads, []
+
+    def counted(*args: Any) -> Any:
+        before = children_cpu_seconds()
+        rate = raw_reads(*args)
+        spent.append(children_cpu_seconds() - before)
+        return rate
+
+    chain._raw_reads = counted
+    try:
+        row: dict[str, Any] = chain.measure(name, chain.node_factory, transactions, reads, serial, sustained, **extra)
+    finally:
+        chain._raw_reads = raw_reads
+    row["node_cpu_us_per_raw_read"] = round(spent[0] * 1e6 / reads, 1)
     return {key: row[key] for key in (*FIGURES, "serial_tx_per_s")}
 
 
@@ -68,7 +101,8 @@ def compare(args: argparse.Namespace, out: Path = RESULTS) -> dict[str, Any]:
         lambda _label, checkout, _n: run_code(checkout, args),
         lambda row: (
             f"{row['tx_per_s']:>7.1f} tx/s pipelined, {row['raw_jsonrpc_tx_per_s']:>7.1f} pre-signed; "
-            f"{row['reads_per_s']:>7.1f} reads/s (web3.py), {row['raw_jsonrpc_reads_per_s']:>7.1f} (raw JSON-RPC)"
+            f"{row['reads_per_s']:>7.1f} reads/s (web3.py), {row['raw_jsonrpc_reads_per_s']:>7.1f} (raw JSON-RPC, "
+            f"node CPU {row['node_cpu_us_per_raw_read']:.0f} µs a read)"
         ),
     )
     loads["end"] = load_average()
