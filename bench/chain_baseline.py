@@ -56,9 +56,9 @@ def measure_here(transactions: int, reads: int, serial: int, sustained: int) -> 
     # the node's CPU time over the raw reads: a figure the machine's other load inflates less than the rate
     raw_reads, spent = chain._raw_reads, []
 
-    def counted(*args: Any) -> Any:
+    def counted(backend: Any, grants: Any, n_reads: int, n_tx: int, now: int) -> float:
         before = children_cpu_seconds()
-        rate = raw_reads(*args)
+        rate = raw_reads(backend, grants, n_reads, n_tx, now)
         spent.append(children_cpu_seconds() - before)
         return rate
 

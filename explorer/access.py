@@ -26,6 +26,7 @@ from typing import Any
 
 from chain.contracts.assets import AssetInfo
 from chain.contracts.grants import GrantInfo, PrivateGrantInfo
+from explorer.chainindex import TransactionLog, TransactionRow
 from explorer.state import PRIVATE_FROM, Snapshot
 from network.alarms.book import Alarm
 from network.logins import Person
@@ -117,6 +118,7 @@ def sees_transaction(person: Person, tx: Mapping[str, Any], snapshot: Snapshot) 
     return person.org in named
 
 
-def redact_transaction(tx: Mapping[str, Any]) -> dict[str, Any]:
+def redact_transaction(tx: TransactionRow) -> TransactionRow:
     """``tx`` without what it says about other firms' grants: the decoded arguments and events."""
-    return {**tx, "args": None, "events": [{**e, "args": None} for e in tx.get("events") or []], "redacted": True}
+    events: list[TransactionLog] = [{**e, "args": None} for e in tx.get("events", [])]
+    return {**tx, "args": None, "events": events, "redacted": True}

@@ -52,7 +52,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 SCHEMA_VERSION = 1
 
@@ -162,6 +162,65 @@ _TX_COLUMNS = "hash, block_number, idx, sender, recipient, contract, function, a
 
 def _dump(value: Any) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class ChainEventRow(TypedDict):
+    """One of our contracts' events as the index lists it (:meth:`ChainIndex.events`, :meth:`ChainIndex.history`):
+    ``args`` decoded by its ABI."""
+
+    block_number: int
+    timestamp: int
+    tx_hash: str
+    log_index: int
+    contract: str
+    event: str
+    args: dict[str, Any]
+
+
+class TransactionLog(TypedDict):
+    """A log of a transaction (:meth:`ChainIndex.transaction`): contract and event None for a log not ours."""
+
+    log_index: int
+    contract: str | None
+    event: str | None
+    args: dict[str, Any] | None
+    address: str | None  # None in an index made before logs kept their address
+
+
+#: A transaction, its call decoded by its contract's ABI (``function`` and ``args`` None when not ours; ``to`` None
+#: for a deployment, ``created`` the contract it made); ``events`` only in :meth:`ChainIndex.transaction`,
+#: ``redacted`` only as ``explorer.access.redact_transaction`` hides it. (``from`` is no name a class may declare.)
+TransactionRow = TypedDict(
+    "TransactionRow",
+    {
+        "hash": str,
+        "block_number": int,
+        "index": int,
+        "from": str | None,
+        "to": str | None,
+        "contract": str | None,
+        "function": str | None,
+        "args": dict[str, Any] | None,
+        "status": int | None,
+        "created": str | None,
+        "timestamp": int,
+        "events": NotRequired[list[TransactionLog]],
+        "redacted": NotRequired[bool],
+    },
+)
+
+
+class BlockRow(TypedDict):
+    """A block as the index lists it (:meth:`ChainIndex.blocks`); its transactions only in
+    :meth:`ChainIndex.block`. ``seals``: ``explorer.chainfollow.block_seals`` (None: not our seal format)."""
+
+    number: int
+    hash: str
+    parent_hash: str
+    timestamp: int
+    tx_count: int
+    seals: dict[str, Any] | None
+    transactions: NotRequired[list[TransactionRow]]
 
 
 def _load(text: str | None) -> Any:
@@ -428,7 +487,7 @@ class ChainIndex:
         return -1 if value is None else int(value)
 
     @staticmethod
-    def _block_row(row: Sequence[Any]) -> dict[str, Any]:
+    def _block_row(row: Sequence[Any]) -> BlockRow:
         return {
             "number": row[0],
             "hash": row[1],
@@ -438,7 +497,7 @@ class ChainIndex:
             "seals": _load(row[5]),
         }
 
-    def blocks(self, *, before: int | None, limit: int) -> list[dict[str, Any]]:
+    def blocks(self, *, before: int | None, limit: int) -> list[BlockRow]:
         """Blocks numbered below ``before`` (all when None), newest first, at most ``limit``."""
         sql = "SELECT number, hash, parent_hash, timestamp, tx_count, seals FROM blocks"
         params: list[Any] = []
@@ -449,7 +508,7 @@ class ChainIndex:
         params.append(max(0, limit))
         return [self._block_row(r) for r in self._query(sql, params)]
 
-    def block(self, number: int) -> dict[str, Any] | None:
+    def block(self, number: int) -> BlockRow | None:
         """One block with its decoded transactions (without their events), in block order."""
         rows = self._query(
             "SELECT number, hash, parent_hash, timestamp, tx_count, seals FROM blocks WHERE number = ?", (number,)
@@ -467,7 +526,7 @@ class ChainIndex:
         return None if not rows else int(rows[0][0])
 
     @staticmethod
-    def _tx_row(row: Sequence[Any], timestamp: int) -> dict[str, Any]:
+    def _tx_row(row: Sequence[Any], timestamp: int) -> TransactionRow:
         return {
             "hash": row[0],
             "block_number": row[1],
@@ -482,7 +541,7 @@ class ChainIndex:
             "timestamp": timestamp,
         }
 
-    def transaction(self, tx_hash: str) -> dict[str, Any] | None:
+    def transaction(self, tx_hash: str) -> TransactionRow | None:
         """One transaction, decoded, with its events (every log; logs not ours have contract and event None)."""
         rows = self._query(
             f"SELECT {', '.join('t.' + c for c in _TX_COLUMNS.split(', '))}, b.timestamp "
@@ -504,7 +563,7 @@ class ChainIndex:
     # -- events and histories ---------------------------------------------------------------------------------
 
     @staticmethod
-    def _event_row(row: Sequence[Any]) -> dict[str, Any]:
+    def _event_row(row: Sequence[Any]) -> ChainEventRow:
         return {
             "block_number": row[0],
             "timestamp": row[1],
@@ -522,7 +581,7 @@ class ChainIndex:
         event: str | None,
         before: tuple[int, int] | None,
         limit: int,
-    ) -> list[dict[str, Any]]:
+    ) -> list[ChainEventRow]:
         """Our contracts' decoded events, newest first; ``before`` is an exclusive (block, log index) cursor."""
         where = ["e.contract IS NOT NULL", "e.event IS NOT NULL"]
         params: list[Any] = []
@@ -543,7 +602,7 @@ class ChainIndex:
         )
         return [self._event_row(r) for r in rows]
 
-    def history(self, kind: str, key: str) -> list[dict[str, Any]]:
+    def history(self, kind: str, key: str) -> list[ChainEventRow]:
         """The decoded events about a member (org id), an asset (asset id) or a grant (0x id), oldest first."""
         if kind not in HISTORY_KINDS:
             raise ValueError(f"unknown history kind {kind!r}: use one of {', '.join(HISTORY_KINDS)}")

@@ -17,6 +17,7 @@ from explorer import access
 from explorer.api.deps import MAX_MS, Before, CurrentPerson, ExplorerDep, Limit, TxHash
 from explorer.api.eventschema import Transaction
 from explorer.api.schemas import BlockDetail, BlockPage, Equivocations, ValidatorActivity
+from explorer.chainindex import BlockRow, TransactionRow
 from explorer.equivocations import validators_from_index
 from explorer.errors import NotFoundError
 from explorer.validators import DEFAULT_WINDOW, MAX_WINDOW, activity
@@ -35,15 +36,13 @@ def blocks(explorer: ExplorerDep, before: Before = None, limit: Limit = 20) -> d
 
 
 @router.get("/blocks/{number}", response_model=BlockDetail, response_model_exclude_unset=True)
-def block(
-    explorer: ExplorerDep, p: CurrentPerson, number: Annotated[int, PathParam(ge=0, le=MAX_MS)]
-) -> dict[str, Any]:
+def block(explorer: ExplorerDep, p: CurrentPerson, number: Annotated[int, PathParam(ge=0, le=MAX_MS)]) -> BlockRow:
     found = explorer.chain.block(number)
     if found is None:
         raise NotFoundError(f"block {number} (indexed up to {explorer.chain.head()})")
     snap = explorer.state.snapshot
 
-    def shown(tx: dict[str, Any]) -> dict[str, Any]:
+    def shown(tx: TransactionRow) -> TransactionRow:
         """A block's rows carry no events, and a grant's events name its grantor (the sender of
         ``create_grant``, not an argument): the row's party is decided on the transaction with its events,
         as ``/transactions/{hash}`` decides it."""
@@ -57,7 +56,7 @@ def block(
 
 
 @router.get("/transactions/{tx_hash}", response_model=Transaction, response_model_exclude_unset=True)
-def transaction(explorer: ExplorerDep, p: CurrentPerson, tx_hash: TxHash) -> dict[str, Any]:
+def transaction(explorer: ExplorerDep, p: CurrentPerson, tx_hash: TxHash) -> TransactionRow:
     found = explorer.chain.transaction(tx_hash.lower())
     if found is None:
         raise NotFoundError(f"transaction {tx_hash}")

@@ -90,20 +90,19 @@ def signature_check(chain: ChainIndex, origin: str, size: int, tx_hash: object) 
     if tx is None:
         return "unknown"
     origin_hash = "0x" + keccak(text=origin).hex()
-    ours = [e for e in tx["events"] if e.get("contract") == "AuditAnchor" and isinstance(e.get("args"), dict)]
+    ours = [(e, e["args"]) for e in tx.get("events", []) if e["contract"] == "AuditAnchor" and e["args"] is not None]
 
-    def at_size(event: dict[str, Any]) -> bool:
-        args = event["args"]
+    def at_size(args: dict[str, Any]) -> bool:
         return args.get("tree_size") == size and str(args.get("origin_hash", "")).lower() == origin_hash
 
     anchored = next(
-        (e for e in ours if e["event"] == "Anchored" and e["args"].get("origin") == origin and at_size(e)), None
+        (e for e, args in ours if e["event"] == "Anchored" and args.get("origin") == origin and at_size(args)), None
     )
     if anchored is None:
         return "unknown"
-    by = str(anchored.get("address") or "").lower()
+    by = str(anchored["address"] or "").lower()
     signed = any(
-        e["event"] == "AnchorSigned" and at_size(e) and str(e.get("address") or "").lower() == by for e in ours
+        e["event"] == "AnchorSigned" and at_size(args) and str(e["address"] or "").lower() == by for e, args in ours
     )
     return "checked" if signed else "unchecked"
 

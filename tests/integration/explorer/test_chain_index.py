@@ -15,7 +15,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,7 +181,14 @@ def index(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ch
     idx.close()
 
 
-def names(events: list[dict[str, Any]]) -> list[str]:
+def args(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's decoded arguments, which it must have."""
+    value = row["args"]
+    assert isinstance(value, dict), row
+    return value
+
+
+def names(events: Sequence[Mapping[str, Any]]) -> list[str]:
     return [e["event"] for e in events]
 
 
@@ -203,6 +210,7 @@ def test_every_block_is_indexed_with_its_seals(world: World, index: ChainIndex) 
         assert row["tx_count"] == len(chain_block["transactions"]) == len(row["transactions"])
         assert [t["hash"] for t in row["transactions"]] == [hx(h) for h in chain_block["transactions"]]  # type: ignore[arg-type]
         seals = row["seals"]
+        assert seals is not None
         assert seals["format"] == SEAL_FORMAT and seals["validators"] == [operator]
         # the beneficiary: the proposer, the zero address in the genesis block
         assert seals["proposer"]["address"] == chain_block["miner"] == (operator if number else ZERO_ADDRESS)
@@ -235,14 +243,14 @@ def test_transactions_decode_to_their_calls(world: World, index: ChainIndex) -> 
         "asset": ASSET,
         "grantee": "beta",
         "purpose": PURPOSE,
-        "not_before": grant["args"]["not_before"],
-        "expires_at": grant["args"]["not_before"] + 60 + 86_400,
+        "not_before": args(grant)["not_before"],
+        "expires_at": args(grant)["not_before"] + 60 + 86_400,
         "quota": 100,
     }
-    assert grant["args"]["not_before"] <= created
+    assert args(grant)["not_before"] <= created
     assert [(e["contract"], e["event"]) for e in grant["events"]] == [("AccessGrants", "GrantCreated")]
-    assert grant["events"][0]["args"]["grant_id"] == world.grants["now"]
-    assert grant["events"][0]["args"]["grantor"] == "alpha"
+    assert args(grant["events"][0])["grant_id"] == world.grants["now"]
+    assert args(grant["events"][0])["grantor"] == "alpha"
 
     revoke = index.transaction(world.txs["revoke"])
     assert revoke is not None and revoke["function"] == "revoke"
@@ -274,8 +282,8 @@ def test_transactions_decode_to_their_calls(world: World, index: ChainIndex) -> 
     }
     anchor = index.transaction(world.txs["anchor"])
     assert anchor is not None and anchor["contract"] == "AuditAnchor" and anchor["function"] == "anchor"
-    assert anchor["args"]["origin"] == ORIGIN and anchor["args"]["root_hash"] == hx(digest("root"))
-    assert anchor["events"][0]["args"]["notary"] == "op" and anchor["events"][0]["args"]["tree_size"] == 5
+    assert args(anchor)["origin"] == ORIGIN and args(anchor)["root_hash"] == hx(digest("root"))
+    assert args(anchor["events"][0])["notary"] == "op" and args(anchor["events"][0])["tree_size"] == 5
 
     # Genesis of the consortium: the deployments and the bootstrap, in the first blocks.
     deployed = [tx for n in range(1, 12) for tx in (index.block(n) or {"transactions": []})["transactions"]]
@@ -293,10 +301,10 @@ def test_transactions_decode_to_their_calls(world: World, index: ChainIndex) -> 
     # AuditAnchor's signed_only flag is read from its deployment: false for this (intl) consortium
     assert constructors[3]["args"] == {"registry": c.registry.address, "require_signed": False}
     bootstrap = [tx for tx in deployed if tx["function"] == "bootstrap_member"]
-    assert [tx["args"]["org"] for tx in bootstrap] == ["op", "alpha", "beta", "gamma", "reg"]
-    assert bootstrap[1]["args"]["name"] == "Alpha Securities"
-    assert bootstrap[1]["args"]["accounts"] == [c.signers["alpha"].address]
-    assert bootstrap[1]["args"]["cert_fingerprint"].startswith("0x")
+    assert [args(tx)["org"] for tx in bootstrap] == ["op", "alpha", "beta", "gamma", "reg"]
+    assert args(bootstrap[1])["name"] == "Alpha Securities"
+    assert args(bootstrap[1])["accounts"] == [c.signers["alpha"].address]
+    assert args(bootstrap[1])["cert_fingerprint"].startswith("0x")
     assert "events" not in bootstrap[1]
     assert index.transaction("0x" + "ab" * 32) is None
 

@@ -21,6 +21,7 @@ from contracts import ARTIFACT_DIR
 from explorer import access
 from explorer.api.eventschema import Transaction
 from explorer.chainfollow import NAME_ARGS, ContractDecoder
+from explorer.chainindex import TransactionLog, TransactionRow
 from tests.unit.explorer.test_event_schema import ADDRESSES, compiled
 
 FUNCTIONS: list[tuple[str, ABIFunction]] = compiled("function")
@@ -52,7 +53,7 @@ def encoded(entry: ABIFunction | ABIConstructor) -> bytes:
     return abi_encode(types, [sample(i["name"], i["type"], n) for n, i in enumerate(entry["inputs"])])
 
 
-def log(contract: str, entry: ABIEvent, log_index: int) -> Mapping[str, Any]:
+def log(contract: str, entry: ABIEvent, log_index: int) -> TransactionLog:
     """A log of ``entry``'s event with sample values, as the chain follower decodes it."""
     topics = [bytes(event_abi_to_log_topic(entry))]
     plain = [i for i in entry["inputs"] if not i.get("indexed")]
@@ -68,11 +69,11 @@ def log(contract: str, entry: ABIEvent, log_index: int) -> Mapping[str, Any]:
             "address": ADDRESSES[contract]}  # fmt: skip
 
 
-def transaction(contract: str, function: str | None, args: Any, events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def transaction(contract: str, function: str | None, args: Any, events: Sequence[TransactionLog]) -> TransactionRow:
     return {
         "hash": "0x" + "ab" * 32, "block_number": 7, "index": 0, "from": "0x" + "0a" * 20,
         "to": ADDRESSES[contract], "contract": contract, "function": function, "args": args, "status": 1,
-        "created": None, "timestamp": 1_765_000_000, "events": events,
+        "created": None, "timestamp": 1_765_000_000, "events": list(events),
     }  # fmt: skip
 
 
@@ -107,7 +108,7 @@ def test_a_decoded_deployment_passes_through_its_model_unchanged(contract: str, 
     assert through(tx) == plain(tx)
 
 
-def grant_transaction() -> dict[str, Any]:
+def grant_transaction() -> TransactionRow:
     """A ``create_private_grant`` call with its ``PrivateGrantCreated`` log, decoded."""
     (entry,) = [e for c, e in FUNCTIONS if c == "AccessGrants" and e["name"] == "create_private_grant"]
     (event,) = [e for c, e in EVENTS if c == "AccessGrants" and e["name"] == "PrivateGrantCreated"]
@@ -125,9 +126,13 @@ def test_a_redacted_transaction_passes_through_unchanged_and_shows_no_argument()
     shown = json.loads(answered)
     assert shown["args"] is None and [e["args"] for e in shown["events"]] == [None]
     assert (shown["contract"], shown["function"], shown["redacted"]) == ("AccessGrants", "create_private_grant", True)
-    hidden = {json.dumps(v) for v in [*whole["args"].values(), *whole["events"][0]["args"].values()] if v}
+    args, event_args = whole["args"], whole["events"][0]["args"]
+    assert args is not None and event_args is not None
+    hidden = {json.dumps(v) for v in [*args.values(), *event_args.values()] if v}
     assert not {v for v in hidden if v in answered.decode()}
-    row = access.redact_transaction({k: v for k, v in whole.items() if k != "events"})  # a block's row
+    row = whole.copy()
+    del row["events"]  # a block's row
+    row = access.redact_transaction(row)
     assert through(row) == plain(row)
 
 
@@ -148,6 +153,6 @@ def test_an_undecoded_transaction_and_log_pass_through_and_a_wrong_call_is_refus
     with pytest.raises(ValidationError, match="not a call of our contracts"):
         ADAPTER.validate_python({**call, "function": "transfer"})
     with pytest.raises(ValidationError, match="extra"):
-        ADAPTER.validate_python({**call, "args": {**call["args"], "grantee": "beta"}})
+        ADAPTER.validate_python({**call, "args": {**(call["args"] or {}), "grantee": "beta"}})
     with pytest.raises(ValidationError, match="not an event of our contracts"):
         ADAPTER.validate_python({**call, "events": [{**call["events"][0], "event": "Transfer"}]})
