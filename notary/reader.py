@@ -2,7 +2,9 @@
 
 Proofs read O(log n) hashes through :class:`notary.log.tiles.TileNodeReader`, which keeps a bounded cache of
 tiles with their inner levels (stored beside each full tile, so a tile read from the store is hashed only when it
-is partial or predates them), so memory stays flat at any log size. The sequencer calls
+is partial or predates them), so memory stays flat at any log size. A log only grows: a size up to the largest the
+reader has seen committed is served without asking the store again (``current_size``, a query of the store's
+committed size, is asked only for a larger one). The sequencer calls
 :meth:`LogReader.invalidate` with the tiles each commit rewrote, so a cached right-edge tile never goes stale. Every
 hash is the log's ``tree`` hash (``notary.log.hashing``: SHA-256, or SM3 under the ``sm`` suite).
 """
@@ -30,6 +32,7 @@ class LogReader:
         self.store = store
         self.tree = tree
         self._current_size = current_size or store.size
+        self._known_size = 0  # the largest committed size read so far: a log never shrinks
         self._nodes = TileNodeReader(store.tile_for_proofs, cache_tiles, tree)
         self._lock = threading.Lock()
 
@@ -60,7 +63,10 @@ class LogReader:
     def _check_size(self, size: int) -> None:
         if size < 0:
             raise MalformedError(f"tree size {size} is negative")
+        if size <= self._known_size:
+            return
         current = self._current_size()
+        self._known_size = max(self._known_size, current)
         if size > current:
             raise NotFoundError(f"the log has {current} entries; there is no tree of size {size} yet")
 

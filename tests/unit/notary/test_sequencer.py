@@ -101,6 +101,42 @@ def h(tmp_path: Path) -> Harness:
     return Harness(tmp_path)
 
 
+def test_a_reader_asks_the_committed_size_only_for_a_size_beyond_the_largest_it_saw(tmp_path: Path) -> None:
+    """A log only grows: proofs at sizes the reader has seen committed ask the store nothing more; a larger size is
+    asked again, and one beyond the log is refused each time; the proofs are those of a reader asking every time."""
+    h = Harness(tmp_path)
+    asked: list[int] = []
+
+    def committed() -> int:
+        asked.append(h.store.size())
+        return asked[-1]
+
+    counting = LogReader(h.store, committed)
+
+    def invalidate(tiles: dict[tuple[int, int], bytes]) -> None:
+        h.reader.invalidate(tiles)
+        counting.invalidate(tiles)
+
+    h.seq = Sequencer(
+        h.store, NoteSigner(ORIGIN, h.log_key), SequencerSettings(ORIGIN), {"shuzhi-tech": raw(h.gw_key)},
+        clock=lambda: h.now, on_commit=invalidate,
+    )  # fmt: skip
+    h.submit(events(1, 8))
+    assert counting.inclusion(2, 8) == h.reader.inclusion(2, 8)
+    assert counting.inclusion(3, 5) == h.reader.inclusion(3, 5)
+    assert counting.consistency(4, 8) == h.reader.consistency(4, 8)
+    assert counting.root_at(8) == h.reader.root_at(8)
+    assert asked == [8]
+    for _ in range(2):
+        with pytest.raises(NotFoundError, match="the log has 8 entries"):
+            counting.inclusion(0, 9)
+    assert asked == [8, 8, 8]
+    h.submit(events(9, 4))
+    assert counting.inclusion(0, 12) == h.reader.inclusion(0, 12)
+    assert counting.inclusion(1, 8) == h.reader.inclusion(1, 8)
+    assert asked == [8, 8, 8, 12]
+
+
 def test_a_batch_gets_consecutive_indexes_and_receipts_that_verify(h: Harness) -> None:
     first = h.submit(events(1, 3))
     second = h.submit(events(4, 5))
