@@ -67,7 +67,7 @@ from typing import Any, TypeVar
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bench.common import met, percentile, print_table, status_kib, wait_for, write_results
+from bench.common import baseline_options, met, percentile, print_table, status_kib, wait_for, write_results
 from bench.notary_server import ORG, ORIGIN, THRESHOLD, WITNESS_ORGS, Cluster
 from notary.event import LOG_VERSIONS
 from notary.integrate import TileWriter
@@ -721,7 +721,7 @@ def run_tree_hashes(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The notary's ingest, proofs, checkpoint latency and memory")
-    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--events", type=int, default=None, help="events in the log (1,000,000)")
     parser.add_argument("--batch", type=int, default=1000, help="events per signed batch")
     parser.add_argument("--connections", type=int, default=2, help="HTTP client connections (one gateway each)")
     parser.add_argument("--proofs", type=int, default=100_000, help="in-process inclusion proofs")
@@ -740,7 +740,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tree-hashes", type=int, default=None, metavar="N", help="only (8), SHA-256 beside SM3, on N leaves"
     )
+    baseline_options(
+        parser, "notary", "run its notary benchmark and this tree's in turn, --quick unless --events is given", 3
+    )
     args = parser.parse_args(argv)
+    if args.baseline is not None:
+        from bench.notary_baseline import compare
+
+        compare(args)  # each run --quick unless --events is given
+        return 0
+    if args.events is None:
+        args.events = 1_000_000
     if args.proofs_at is not None:
         return run_proofs_at(args)
     if args.tree_hashes is not None:

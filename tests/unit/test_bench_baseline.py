@@ -1,5 +1,6 @@
-"""The benchmarks' ``--baseline CHECKOUT`` modes (``bench.gateway_baseline``, ``bench.chain_baseline``): which
-command a checkout runs, the medians printed, and a directory that is no checkout refused before anything starts."""
+"""The benchmarks' ``--baseline CHECKOUT`` modes (``bench.gateway_baseline``, ``chain_baseline``,
+``explorer_baseline``, ``notary_baseline``): which command a checkout runs, the medians printed, the figures taken
+from a run's results, and a directory that is no checkout refused before anything starts."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
-from bench import chain_baseline, explorer_baseline
+from bench import chain_baseline, explorer_baseline, notary_baseline
 from bench.common import baseline_options, in_turn, write_client_pem, write_side_by_side
 from bench.gateway_baseline import compare, entry_module, summarise
 
@@ -142,3 +143,18 @@ def test_a_client_pem_holds_the_certificate_and_the_key_decrypted(tmp_path: Path
     loaded = load_pem_private_key(text[text.index(b"-----BEGIN PRIVATE KEY-----") :], None)
     assert loaded.public_key().public_numbers() == key.public_key().public_numbers()  # type: ignore[union-attr]
     assert out.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_notary_comparison_takes_its_figures_from_a_runs_results() -> None:
+    recorded = json.loads((Path(notary_baseline.ROOT) / "bench" / "results" / "notary.json").read_text())
+    figures = notary_baseline.figures_of(recorded["results"])
+    assert set(figures) == {name for name, _ in notary_baseline.FIGURES}
+    assert figures["ingest_http_events_per_s"] == recorded["results"]["ingest_http"]["events_per_s"]
+    assert figures["append_over_pymerkle"] == recorded["results"]["peer"]["ratio_ours_over_pymerkle"]["append"]
+
+
+def test_the_notary_comparison_refuses_a_directory_that_is_no_checkout(tmp_path: Path) -> None:
+    args = argparse.Namespace(baseline=tmp_path, rounds=1, events=None)
+    with pytest.raises(SystemExit, match="not a checkout of this project"):
+        notary_baseline.compare(args, out=tmp_path / "figures.json")
+    assert not (tmp_path / "figures.json").exists()
