@@ -13,6 +13,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -205,3 +206,64 @@ def in_turn(
             out[label].append(row)
             print(f"round {n} {label:<8} {show(row)}", flush=True)
     return out
+
+
+#: (figure, where it is in a run's ``results``): a path of keys (an index for a list).
+Figures = Sequence[tuple[str, Sequence[str | int]]]
+
+
+def figures_at(results: Mapping[str, Any], figures: Figures) -> dict[str, float]:
+    """Each of ``figures`` read from one run's ``results``."""
+    out: dict[str, float] = {}
+    for name, path in figures:
+        value: Any = results
+        for key in path:
+            value = value[key]
+        out[name] = float(value)
+    return out
+
+
+def compare_checkouts(
+    args: argparse.Namespace,
+    name: str,
+    figures: Figures,
+    show: Callable[[dict[str, Any]], str],
+    out: Path,
+    check: Callable[[str, Mapping[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """``make bench-NAME ARGS="--baseline CHECKOUT"`` for a benchmark that writes its results with ``--output``:
+    ``args.rounds`` rounds, each running ``python -m bench.NAME`` of ``args.baseline`` and of this tree in turn, each
+    in a process of its own with its checkout as working directory and ``PYTHONPATH`` (this tree's virtual
+    environment), ``--quick`` unless ``args.events`` is given, its results written to a temporary file (never over
+    either checkout's recorded ones); ``figures`` taken from each run (after ``check(checkout name, results)``, which
+    raises to stop), ``show`` printing them as they come, and their medians written side by side to ``out``
+    (:func:`write_side_by_side`). A directory that is no checkout of this project is refused before anything runs."""
+    root = Path(__file__).resolve().parent.parent
+    baseline = Path(args.baseline).resolve()
+    if not (baseline / "bench" / f"{name}.py").exists():
+        raise SystemExit(f"--baseline {args.baseline}: not a checkout of this project (no bench/{name}.py)")
+    checkouts = {"baseline": baseline, "this": root}
+
+    def run(checkout: Path, output: Path) -> dict[str, Any]:
+        command = [sys.executable, "-m", f"bench.{name}", "--output", str(output)]
+        command += ["--quick"] if args.events is None else ["--events", str(args.events)]
+        env = {**os.environ, "PYTHONPATH": str(checkout), "PYTHONUNBUFFERED": "1"}
+        done = subprocess.run(command, cwd=checkout, env=env, capture_output=True, text=True, timeout=7200)
+        if done.returncode != 0:
+            raise RuntimeError(f"bench.{name} of {checkout.name} could not be measured:\n{done.stdout[-3000:]}")
+        results: dict[str, Any] = json.loads(output.read_text())["results"]
+        if check is not None:
+            check(checkout.name, results)
+        return figures_at(results, figures)
+
+    loads = {"start": load_average()}
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-baseline-") as tmp:
+        rounds = in_turn(
+            checkouts, args.rounds, lambda label, checkout, n: run(checkout, Path(tmp) / f"{label}-{n}.json"), show
+        )
+    loads["end"] = load_average()
+    size = "--quick" if args.events is None else f"--events {args.events}"
+    command = f"make bench-{name} ARGS='--baseline CHECKOUT --rounds {args.rounds} {size}'"
+    summary = {label: medians(rows, [figure for figure, _ in figures]) for label, rows in rounds.items()}
+    commits = {label: checkout_commit(checkout) for label, checkout in checkouts.items()}
+    return write_side_by_side(rounds, summary, commits, command, loads, out)

@@ -15,20 +15,16 @@ less), prints their medians side by side with the ratio this/baseline, and write
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
-import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bench.common import checkout_commit, in_turn, load_average, medians, write_side_by_side
+from bench.common import Figures, compare_checkouts, figures_at
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "notary_baseline.json"
 #: (figure, the path of keys to it in a run's ``results``).
-FIGURES: tuple[tuple[str, tuple[str, ...]], ...] = (
+FIGURES: Figures = (
     ("ingest_inprocess_events_per_s", ("ingest_inprocess", "events_per_s")),
     ("ingest_http_events_per_s", ("ingest_http", "events_per_s")),
     ("proofs_inprocess_per_s", ("proofs_inprocess", "proofs_per_s")),
@@ -42,52 +38,23 @@ FIGURES: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def figures_of(results: dict[str, Any]) -> dict[str, float]:
+def figures_of(results: Mapping[str, Any]) -> dict[str, float]:
     """The :data:`FIGURES` of one run's ``results``."""
-    out: dict[str, float] = {}
-    for name, path in FIGURES:
-        value: Any = results
-        for key in path:
-            value = value[key]
-        out[name] = float(value)
-    return out
-
-
-def run_code(checkout: Path, args: argparse.Namespace, output: Path) -> dict[str, float]:
-    """One run of ``checkout``'s notary benchmark: its figures."""
-    command = [sys.executable, "-m", "bench.notary", "--output", str(output)]
-    command += ["--quick"] if args.events is None else ["--events", str(args.events)]
-    env = {**os.environ, "PYTHONPATH": str(checkout), "PYTHONUNBUFFERED": "1"}
-    done = subprocess.run(command, cwd=checkout, env=env, capture_output=True, text=True, timeout=7200, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"the notary of {checkout.name} could not be measured:\n{done.stdout[-3000:]}")
-    results: dict[str, Any] = json.loads(output.read_text())["results"]
-    return figures_of(results)
+    return figures_at(results, FIGURES)
 
 
 def compare(args: argparse.Namespace, out: Path = RESULTS) -> dict[str, Any]:
     """Run the comparison ``args`` asks for (``baseline``, ``rounds``, ``events``) and write its figures to
     ``out``."""
-    baseline = Path(args.baseline).resolve()
-    if not (baseline / "bench" / "notary.py").exists():
-        raise SystemExit(f"--baseline {args.baseline}: not a checkout of this project (no bench/notary.py)")
-    checkouts = {"baseline": baseline, "this": ROOT}
-    loads = {"start": load_average()}
-    with tempfile.TemporaryDirectory(prefix="bench-notary-baseline-") as tmp:
-        rounds = in_turn(
-            checkouts,
-            args.rounds,
-            lambda label, checkout, n: run_code(checkout, args, Path(tmp) / f"{label}-{n}.json"),
-            lambda row: (
-                f"ingest {row['ingest_inprocess_events_per_s']:,.0f} ev/s in process, "
-                f"{row['ingest_http_events_per_s']:,.0f} over HTTP; proofs over HTTP p50/p99 "
-                f"{row['proofs_http_p50_ms']}/{row['proofs_http_p99_ms']} ms; checkpoint p50 "
-                f"{row['checkpoint_steady_p50_s']} s; append {row['append_over_pymerkle']}x pymerkle"
-            ),
-        )
-    loads["end"] = load_average()
-    size = "--quick" if args.events is None else f"--events {args.events}"
-    command = f"make bench-notary ARGS='--baseline CHECKOUT --rounds {args.rounds} {size}'"
-    summary = {label: medians(rows, [name for name, _ in FIGURES]) for label, rows in rounds.items()}
-    commits = {label: checkout_commit(checkout) for label, checkout in checkouts.items()}
-    return write_side_by_side(rounds, summary, commits, command, loads, out)
+    return compare_checkouts(
+        args,
+        "notary",
+        FIGURES,
+        lambda row: (
+            f"ingest {row['ingest_inprocess_events_per_s']:,.0f} ev/s in process, "
+            f"{row['ingest_http_events_per_s']:,.0f} over HTTP; proofs over HTTP p50/p99 "
+            f"{row['proofs_http_p50_ms']}/{row['proofs_http_p99_ms']} ms; checkpoint p50 "
+            f"{row['checkpoint_steady_p50_s']} s; append {row['append_over_pymerkle']}x pymerkle"
+        ),
+        out,
+    )

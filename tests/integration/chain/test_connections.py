@@ -8,13 +8,14 @@ and a client refused at the handshake not at all while what it sends is dropped.
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import itertools
 import json
 import select
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import pytest
@@ -125,12 +126,21 @@ def test_a_served_connection_is_watched_again_without_waking_the_watcher() -> No
     assert echo.closed.is_set()
 
 
-def test_a_worker_follows_a_connection_whose_requests_come_one_after_another() -> None:
-    """A request that came within ``follow`` of the answer before (by the pool's clock, which stands here): its
-    worker follows the connection (the queue empty, the other worker idle) and serves the next requests itself,
-    without the watcher; each is still handed over once (its deadline runs from then). The first request has no
-    answer before it, so the second comes through the watcher."""
-    pool = ConnectionPool(workers=2, idle_timeout=60.0, name="test-follow", follow=30.0, clock=lambda: 0.0)
+@pytest.mark.parametrize(
+    ("follow", "clock", "followed"),
+    [(30.0, lambda: 0.0, 2), (1.0, functools.partial(next, itertools.count(start=1000.0, step=10.0)), 0)],
+    ids=["one-after-another", "far-apart"],
+)
+def test_a_worker_follows_a_connection_whose_requests_come_one_after_another(
+    follow: float, clock: Callable[[], float], followed: int
+) -> None:
+    """A request that came within ``follow`` of the answer before (by the pool's clock, which stands): its worker
+    follows the connection (the queue empty, the other worker idle) and serves the next requests itself, without the
+    watcher; the first request has no answer before it, so the second comes through the watcher. A client that
+    polls (a clock 10 s later at each reading: each request longer than ``follow`` after the answer before) is given
+    back to the watcher at once, as following would cost a watch that times out at every request. Each request is
+    handed over once either way (its deadline runs from then)."""
+    pool = ConnectionPool(workers=2, idle_timeout=60.0, name="test-follow", follow=follow, clock=clock)
     pool.start()
     echo = Echo()
     try:
@@ -138,33 +148,13 @@ def test_a_worker_follows_a_connection_whose_requests_come_one_after_another() -
         for message in (b"one", b"two", b"three", b"four"):
             echo.theirs.sendall(message)
             assert echo.theirs.recv(100) == message
-        assert pool.followed == 2
+        assert pool.followed == followed
         assert echo.handed_over == 4
     finally:
-        pool.stop()  # the worker following the connection returns at once, and the connection is closed
+        pool.stop()  # a worker following the connection returns at once, and the connection is closed
         echo.theirs.close()
     assert echo.closed.is_set()
     assert not [t for t in threading.enumerate() if t.name.startswith("test-follow")]
-
-
-def test_a_connection_whose_requests_come_far_apart_is_given_back_at_once() -> None:
-    """A client that polls: its requests come longer than ``follow`` after the answer before (a clock 10 s later
-    at each reading), so its worker gives it back to the watcher at once (following would cost a watch that times
-    out, at every request)."""
-    clock = itertools.count(start=1000.0, step=10.0)
-    pool = ConnectionPool(workers=2, idle_timeout=60.0, name="test-follow", follow=1.0, clock=lambda: next(clock))
-    pool.start()
-    echo = Echo()
-    try:
-        pool.add(echo)
-        for message in (b"one", b"two", b"three", b"four"):
-            echo.theirs.sendall(message)
-            assert echo.theirs.recv(100) == message
-        assert pool.followed == 0
-        assert echo.handed_over == 4
-    finally:
-        pool.stop()
-        echo.theirs.close()
 
 
 def test_a_worker_does_not_follow_a_connection_when_no_other_worker_would_serve_the_next() -> None:
