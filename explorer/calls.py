@@ -190,6 +190,59 @@ class QueryLook(TypedDict):
     caller_org: str
 
 
+class MinuteCount(TypedDict):
+    """Calls and denials in one minute (``minute_ms``, its start) at one center (``CallStore.per_minute``)."""
+
+    minute_ms: int
+    center: str | None
+    calls: int
+    denials: int
+
+
+class ApiCount(TypedDict):
+    center: str | None
+    api: str | None
+    decision: str  # "allow" | "deny"
+    calls: int
+
+
+class ReportSide(TypedDict):
+    """The calls an org made, or served, in a report's period."""
+
+    calls: int
+    allowed: int
+    denied: int
+    by_api: list[ApiCount]
+
+
+class DenialCount(TypedDict):
+    side: str  # "made" | "served"
+    reason: str | None
+    calls: int
+
+
+class Counterpart(TypedDict):
+    """The other party of an org's calls, and how many each way (a call to itself counts on both sides)."""
+
+    org: str | None
+    made: int
+    served: int
+    denied_made: int
+    denied_served: int
+
+
+class CallReport(TypedDict):
+    """The compliance report of ``org`` for ``from_ms <= time_ms < to_ms`` (``CallStore.report``)."""
+
+    org: str
+    from_ms: int
+    to_ms: int
+    made: ReportSide
+    served: ReportSide
+    denials: list[DenialCount]
+    counterparts: list[Counterpart]
+
+
 @dataclass(frozen=True, slots=True)
 class CallFilter:
     """What a call search asks for; ``None`` fields do not restrict. ``party`` is the tenant restriction: the
@@ -268,8 +321,8 @@ class CallStore(Protocol):
     def latest_checkpoint(self) -> CheckpointJSON | None: ...
     def checkpoints(self, *, before: int | None, limit: int) -> list[CheckpointJSON]: ...
     def gaps(self) -> list[dict[str, Any]]: ...
-    def per_minute(self, since_ms: int, party: str | None) -> list[dict[str, Any]]: ...
-    def report(self, org: str, from_ms: int, to_ms: int) -> dict[str, Any]: ...
+    def per_minute(self, since_ms: int, party: str | None) -> list[MinuteCount]: ...
+    def report(self, org: str, from_ms: int, to_ms: int) -> CallReport: ...
     def looks(
         self, callers: Collection[str], *, calls: Collection[str] | None = None, subject: str | None = None,
         from_ms: int | None = None, to_ms: int | None = None,
@@ -1289,7 +1342,7 @@ class CallIndex:
         found = self._names.lookup(conn, LEDGER_QUERY_CENTER)
         return -1 if found is None else found
 
-    def per_minute(self, since_ms: int, party: str | None) -> list[dict[str, Any]]:
+    def per_minute(self, since_ms: int, party: str | None) -> list[MinuteCount]:
         """Calls and denials per minute (``minute_ms``, the minute's start) and center, for the calls with
         ``time_ms >= since_ms``, restricted to ``party`` when given (as ``CallFilter.party``: other firms'
         ledger queries are not the party's, so they are not counted)."""
@@ -1318,13 +1371,13 @@ class CallIndex:
                 slot = counts.setdefault((minute, center), [0, 0])
                 slot[0] += n
                 slot[1] += n * decision
-            out = [
+            out: list[MinuteCount] = [
                 {"minute_ms": minute, "center": self._name(conn, center), "calls": c[0], "denials": c[1]}
                 for (minute, center), c in counts.items()
             ]
             return sorted(out, key=lambda x: (x["minute_ms"], x["center"] or ""))
 
-    def report(self, org: str, from_ms: int, to_ms: int) -> dict[str, Any]:
+    def report(self, org: str, from_ms: int, to_ms: int) -> CallReport:
         """The compliance report of ``org`` for the calls with ``from_ms <= time_ms < to_ms``.
 
         ``made`` (org is the caller) and ``served`` (org is the provider): ``{calls, allowed, denied, by_api:
@@ -1480,7 +1533,7 @@ def summarize_report(
     to_ms: int,
     counts: Iterable[Sequence[Any]],
     name: Callable[[Any], str | None],
-) -> dict[str, Any]:
+) -> CallReport:
     """The report of :meth:`CallIndex.report` from counts ``(caller, provider, center, api, decision (0 allow,
     1 deny), reason, calls)``, where names are keys that ``name`` turns into names and ``me`` is the org's key."""
     made: Counter[tuple[Any, Any, int]] = Counter()
@@ -1503,9 +1556,9 @@ def summarize_report(
             if decision:
                 denials[("served", reason)] += n
 
-    def side(counts: Counter[tuple[Any, Any, int]]) -> dict[str, Any]:
+    def side(counts: Counter[tuple[Any, Any, int]]) -> ReportSide:
         by_api = sorted(
-            ({"center": name(c), "api": name(a), "decision": _DECISION_NAMES[d], "calls": n}
+            (ApiCount(center=name(c), api=name(a), decision=_DECISION_NAMES[d], calls=n)
              for (c, a, d), n in counts.items()),
             key=lambda x: (x["center"] or "", x["api"] or "", x["decision"]),
         )  # fmt: skip
@@ -1520,12 +1573,12 @@ def summarize_report(
         "made": side(made),
         "served": side(served),
         "denials": sorted(
-            ({"side": s, "reason": name(r), "calls": n} for (s, r), n in denials.items()),
+            (DenialCount(side=s, reason=name(r), calls=n) for (s, r), n in denials.items()),
             key=lambda x: (x["side"], x["reason"] or ""),
         ),
         "counterparts": sorted(
             (
-                {"org": name(p), "made": c[0], "served": c[1], "denied_made": c[2], "denied_served": c[3]}
+                Counterpart(org=name(p), made=c[0], served=c[1], denied_made=c[2], denied_served=c[3])
                 for p, c in counterparts.items()
             ),
             key=lambda x: x["org"] or "",

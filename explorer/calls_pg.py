@@ -39,7 +39,9 @@ from explorer.calls import (
     MAX_JOB_STEPS,
     MINUTE_MS,
     CallFilter,
+    CallReport,
     CallRow,
+    MinuteCount,
     QueryLook,
     _Batch,
     _Names,
@@ -603,7 +605,7 @@ class PostgresCallIndex:
 
     # -------------------------------------------------------------------------------------------- aggregates
 
-    def per_minute(self, since_ms: int, party: str | None) -> list[dict[str, Any]]:
+    def per_minute(self, since_ms: int, party: str | None) -> list[MinuteCount]:
         """Calls and denials per minute (``minute_ms``, the minute's start) and center, for the calls with
         ``time_ms >= since_ms``, restricted to ``party`` when given (as ``CallIndex.per_minute``)."""
         where = "time_ms >= %(since)s"
@@ -617,10 +619,10 @@ class PostgresCallIndex:
                 f"FROM explorer_calls WHERE {where} GROUP BY minute, center",
                 params,
             ).fetchall()
-        out = [{"minute_ms": int(m), "center": c, "calls": int(n), "denials": int(d)} for m, c, n, d in rows]
+        out = [MinuteCount(minute_ms=int(m), center=c, calls=int(n), denials=int(d)) for m, c, n, d in rows]
         return sorted(out, key=lambda x: (x["minute_ms"], x["center"] or ""))
 
-    def report(self, org: str, from_ms: int, to_ms: int) -> dict[str, Any]:
+    def report(self, org: str, from_ms: int, to_ms: int) -> CallReport:
         """The compliance report of ``org`` for the calls with ``from_ms <= time_ms < to_ms`` (as
         ``CallIndex.report``)."""
         counts: list[tuple[Any, ...]] = []

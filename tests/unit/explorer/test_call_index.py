@@ -573,12 +573,12 @@ def test_report_sums_a_firms_calls_made_and_served(index: CallIndex) -> None:
         made = [ev for ev in chosen if ev["caller_org"] == org]
         served = [ev for ev in chosen if ev["provider_org"] == org]
         assert report["org"] == org and (report["from_ms"], report["to_ms"]) == (start, end)
-        for side, evs in (("made", made), ("served", served)):
+        for side, evs in ((report["made"], made), (report["served"], served)):
             denied = sum(ev["decision"] == "deny" for ev in evs)
-            assert (report[side]["calls"], report[side]["denied"]) == (len(evs), denied)
-            assert report[side]["allowed"] == len(evs) - denied
+            assert (side["calls"], side["denied"]) == (len(evs), denied)
+            assert side["allowed"] == len(evs) - denied
             by_api = Counter((ev["center"], ev["api"], ev["decision"]) for ev in evs)
-            assert {(r["center"], r["api"], r["decision"]): r["calls"] for r in report[side]["by_api"]} == by_api
+            assert {(r["center"], r["api"], r["decision"]): r["calls"] for r in side["by_api"]} == by_api
         reasons = Counter(("made", ev["denial_reason"]) for ev in made if ev["decision"] == "deny")
         reasons += Counter(("served", ev["denial_reason"]) for ev in served if ev["decision"] == "deny")
         assert {(d["side"], d["reason"]): d["calls"] for d in report["denials"]} == reasons
@@ -589,8 +589,9 @@ def test_report_sums_a_firms_calls_made_and_served(index: CallIndex) -> None:
         for ev in served:
             counterparts.setdefault(ev["caller_org"], [0, 0, 0, 0])[1] += 1
             counterparts[ev["caller_org"]][3] += ev["decision"] == "deny"
-        sides = ("made", "served", "denied_made", "denied_served")
-        assert {c["org"]: [c[k] for k in sides] for c in report["counterparts"]} == counterparts
+        assert {
+            c["org"]: [c["made"], c["served"], c["denied_made"], c["denied_served"]] for c in report["counterparts"]
+        } == counterparts
     empty = index.report("nobody", BASE_MS, BASE_MS + 10**7)
     assert empty["made"]["calls"] == empty["served"]["calls"] == 0 and empty["counterparts"] == []
 
