@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any, NotRequired, TypedDict, TypeVar
 
 from eth_utils.address import to_checksum_address
 
@@ -95,7 +95,52 @@ def grant_state(grant: GrantInfo, asset: AssetInfo | None, now: int) -> str:
     return "active"
 
 
-def grant_json(grant: GrantInfo, asset: AssetInfo | None, now: int) -> dict[str, Any]:
+class GrantJSON(TypedDict):
+    """A grant as the explorer shows it (``GET /api/v1/grants``); a private one (:func:`private_grant_json`) has no
+    grantee, purpose, window or quota here (they are in its terms) and adds its key and commitment."""
+
+    grant_id: str
+    asset: str
+    grantor: str
+    grantee: str | None
+    purpose: str | None
+    not_before: int | None
+    expires_at: int | None
+    quota: int | None
+    created_at: int
+    revoked_at: int | None
+    revoke_reason: int | None
+    state: str
+    private: NotRequired[bool]
+    terms: NotRequired[str]
+    key: NotRequired[str]
+    commitment: NotRequired[str]
+
+
+class AssetJSON(TypedDict):
+    asset: str
+    owner: str
+    kind: str
+    classification: int
+    private: bool
+    version_count: int
+    pending_owner: str | None
+    registered_at: int
+    retired: bool
+    transfers: int
+
+
+class MemberJSON(TypedDict):
+    org: str
+    name: str
+    roles: list[str]
+    status: str
+    certificate_fingerprint: str
+    accounts: list[str]
+    admitted_at: int
+
+
+def grant_json(grant: GrantInfo, asset: AssetInfo | None, now: int) -> GrantJSON:
     return {
         "grant_id": "0x" + grant.grant_id.hex(),
         "asset": grant.asset,
@@ -122,7 +167,7 @@ def private_grant_state(grant: PrivateGrantInfo, asset: AssetInfo | None) -> str
     return "private"
 
 
-def private_grant_json(grant: PrivateGrantInfo, asset: AssetInfo | None) -> dict[str, Any]:
+def private_grant_json(grant: PrivateGrantInfo, asset: AssetInfo | None) -> GrantJSON:
     """A private grant as the explorer shows it: what is on chain (its key and commitment included, against which
     a party's browser checks the terms document it holds: ``static/grantterms.js``), no terms."""
     return {
@@ -145,7 +190,7 @@ def private_grant_json(grant: PrivateGrantInfo, asset: AssetInfo | None) -> dict
     }
 
 
-def asset_json(asset: AssetInfo) -> dict[str, Any]:
+def asset_json(asset: AssetInfo) -> AssetJSON:
     return {
         "asset": asset.asset,
         "owner": asset.owner,
@@ -160,7 +205,7 @@ def asset_json(asset: AssetInfo) -> dict[str, Any]:
     }
 
 
-def member_json(member: MemberInfo) -> dict[str, Any]:
+def member_json(member: MemberInfo) -> MemberJSON:
     return {
         "org": member.org,
         "name": member.name,

@@ -21,7 +21,7 @@ from explorer.api.deps import NAME, CurrentPerson, Explorer, ExplorerDep, GrantI
 from explorer.api.schemas import GrantDetail, Grants
 from explorer.calls import CallFilter
 from explorer.errors import NotFoundError
-from explorer.state import grant_json, private_grant_json
+from explorer.state import GrantJSON, grant_json, private_grant_json
 from network.logins import Person
 
 router = APIRouter(tags=["grants"])
@@ -89,7 +89,7 @@ def opens_key(person: Person, grant: PrivateGrantInfo, opening: str | None) -> b
 
 def private_row(
     explorer: Explorer, person: Person, grant: PrivateGrantInfo, openings: Sequence[str] = ()
-) -> dict[str, Any] | None:
+) -> GrantJSON | None:
     """A private grant's row for ``person``, or None if they may not see it; with ``grantee`` when the log shows
     it (:func:`private_grantee`): its grantor and its grantee know it, and the regulator reads every call. Before
     the log shows it, a person one of whose ``openings`` opens the grant's key for their firm (:func:`opens_key`)
@@ -103,7 +103,9 @@ def private_row(
     if not access.sees_private_grant(person, grant, grantee):
         return None
     snap = explorer.state.snapshot
-    return {**private_grant_json(grant, snap.asset(grant.asset)), "grantee": grantee}
+    row = private_grant_json(grant, snap.asset(grant.asset))
+    row["grantee"] = grantee
+    return row
 
 
 GrantState = Annotated[
@@ -126,7 +128,7 @@ def grants(
     people: every grant."""
     opened = held_openings(openings)
     snap = explorer.state.snapshot
-    out = []
+    out: list[GrantJSON] = []
     for g in snap.grants:
         if not access.sees_grant(p, g) or (asset and g.asset != asset) or (grantee and g.grantee != grantee):
             continue

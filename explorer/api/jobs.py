@@ -41,7 +41,7 @@ from explorer.api.grants import private_row
 from explorer.api.schemas import PsiJob
 from explorer.calls import CallFilter, CallRow
 from explorer.errors import NotFoundError
-from explorer.state import grant_json
+from explorer.state import GrantJSON, grant_json
 from network.logins import Person
 from notary.event import parties, psi_summary
 from privacy.asset import step_of
@@ -70,7 +70,7 @@ def _defining(steps: Sequence[tuple[str | None, CallRow]]) -> CallRow:
     return steps[0][1]
 
 
-def _grant(explorer: Explorer, person: Person, grant_id: str | None) -> dict[str, Any] | None:
+def _grant(explorer: Explorer, person: Person, grant_id: str | None) -> GrantJSON | None:
     if grant_id is None:
         return None
     snap = explorer.state.snapshot
