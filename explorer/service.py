@@ -219,7 +219,9 @@ def build(options: ExplorerOptions) -> Explorer:
         follower.start()
     if recorder is not None:
         recorder.start()
-    threading.Thread(target=explorer.warm, name="explorer-warm", daemon=True).start()
+    threading.Thread(
+        target=explorer.keep_warm, args=(explorer.stopping, options.poll), name="explorer-warm", daemon=True
+    ).start()
     return explorer
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import threading
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from functools import partial
@@ -103,8 +104,11 @@ class Explorer:
             self.alarms = FileAlarms(self.directory)
         if self.regulators is None:
             self.regulators = regulator_orgs(self.description, self.trust)
+        #: set by :meth:`close`: :meth:`keep_warm` returns
+        self.stopping = threading.Event()
 
     def close(self) -> None:
+        self.stopping.set()
         self.notary.close()
         if self.alarms is not None:
             self.alarms.close()
@@ -121,8 +125,8 @@ class Explorer:
         """Do before the first provenance answer what it would otherwise do first
         (``network.witnesskeys.ChainWitnessKeys.prepare``): read the witness and log keys valid at the latest
         anchor's block, walk the light client to the head, from the header kept or the genesis, and prove that
-        block back from there. :func:`explorer.service.build` runs this once, in a thread of its own. A chain
-        that does not answer is logged and left to the first answer, which meets it again."""
+        block back from there. :meth:`keep_warm` runs this as the explorer starts and at each newer anchor. A
+        chain that does not answer is logged and left to the first answer, which meets it again."""
         if self.witness_keys is None:
             return
         try:
@@ -131,6 +135,30 @@ class Explorer:
             log.info("the explorer could not prepare its provenance answers: %s: %s", exc.__class__.__name__, exc)
             return
         log.debug("provenance prepared: the latest anchor's block is %s", block)
+
+    def warm_newer(self, seen: tuple[int, int] | None) -> tuple[int, int] | None:
+        """:meth:`warm` when the chain index holds an ``Anchored`` event other than ``seen`` (its block and log
+        index; None: none seen yet, so the first call always warms): the newest such event, as ``seen`` for the
+        next call. Asks the node nothing when there is no newer anchor (the index is the explorer's own)."""
+        newest = self.chain.events(contract="AuditAnchor", event="Anchored", before=None, limit=1)
+        now = (newest[0]["block_number"], newest[0]["log_index"]) if newest else (0, -1)
+        if now != seen:
+            self.warm()
+        return now
+
+    def keep_warm(self, stopping: threading.Event, every: float) -> None:
+        """:meth:`warm` now, then again each time the chain index records a newer anchor (:meth:`warm_newer`,
+        looked for every ``every`` seconds) until ``stopping`` is set: the first answer about a call anchored
+        after the explorer started finds that anchor's keys read and its block proven too.
+        :func:`explorer.service.build` runs this in a thread of its own."""
+        seen: tuple[int, int] | None = None
+        while True:
+            try:
+                seen = self.warm_newer(seen)
+            except Exception as exc:  # the index being closed as the explorer stops, or a locked database
+                log.info("the explorer could not look for a newer anchor: %s: %s", exc.__class__.__name__, exc)
+            if stopping.wait(every):
+                return
 
     def witnesses_for(self, size: int | None) -> CheckpointWitnesses:
         """The witness keys and policy the checkpoint of ``size`` is counted under, and the log keys it is checked

@@ -2,8 +2,9 @@
 ``call_provenance``): the same keys verify the bundle and are answered to the browser, so an answer for a call
 whose checkpoint is anchored asks the chain nothing once the anchor's block and that block's keys are kept
 (``network.witnesskeys``: the block's hash read again at most once a second, a clock that stands here), and the
-first answer reads them once (none, once ``Explorer.warm`` read them as the explorer starts); and a kept bundle
-is verified once under the same keys (``Explorer.verified``).
+first answer reads them once (none, once ``Explorer.warm`` read them as the explorer starts, or
+``Explorer.warm_newer`` as the chain index recorded a newer anchor); and a kept bundle is verified once under the
+same keys (``Explorer.verified``).
 
 In process, on the py-evm chain (eth-tester) with every JSON-RPC request web3 makes of it counted: the route's
 function over a real call index, a real (empty) chain index, the notary client holding the call's complete
@@ -13,6 +14,8 @@ a real ``ChainWitnessKeys``."""
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,14 +64,15 @@ def requests(consortium: Consortium) -> Iterator[Counter[str]]:
         yield seen
 
 
-def bundle_of(origin: str) -> EvidenceBundle:
-    """The shape of the notary's complete bundle of the call (its checks fail: what is counted is the lookups)."""
+def bundle_of(origin: str, size: int = SIZE) -> EvidenceBundle:
+    """The shape of the notary's complete bundle of the call proven against the checkpoint of ``size`` (its checks
+    fail: what is counted is the lookups)."""
     entry = canonical_entry(event(event_id=EVENT_ID, gateway_seq=1))
     leaf = hash_leaf(entry)
     receipt = EvidenceReceipt(EVENT_ID, origin, 0, leaf, 0, 60, "batch note\n", ())
     return EvidenceBundle(
         origin=origin, event_id=EVENT_ID, index=0, entry=entry, leaf_hash=leaf, receipt=receipt,
-        checkpoint=EvidenceCheckpoint(SIZE, f"{origin}\n{SIZE}\n", ()), inclusion=EvidenceInclusion(SIZE, ()),
+        checkpoint=EvidenceCheckpoint(size, f"{origin}\n{size}\n", ()), inclusion=EvidenceInclusion(size, ()),
         anchor=None, pending=(),
     )  # fmt: skip
 
@@ -93,7 +97,8 @@ def explorer(consortium: Consortium, tmp_path: Path) -> Iterator[Explorer]:
         description=description, calls=calls, chain=chain, notary=notary, roots=roots_from_description(description),
         visibility=description.query_visibility(), witness_keys=witness_keys, _verdicts=BoundedCache(16),
     )  # fmt: skip
-    for name in ("witnesses_for", "roots_for", "keys", "verified", "warm"):  # the explorer's own, as routes call them
+    names = ("witnesses_for", "roots_for", "keys", "verified", "warm", "warm_newer", "keep_warm")
+    for name in names:  # the explorer's own, as routes and the warming thread call them
         setattr(parts, name, MethodType(getattr(Explorer, name), parts))
     try:
         yield cast(Explorer, parts)
@@ -140,6 +145,62 @@ def test_a_warmed_explorer_answers_the_first_provenance_of_the_latest_anchor_rea
     first = provenance(explorer)
     assert first["keys"]["witness_keys"]["anchored"]
     assert {m: n for m, n in requests.items() if m not in CLIENT_BOOKKEEPING} == {}, requests
+
+
+def anchored_in_index(chain: ChainIndex, number: int, size: int) -> None:
+    """Blocks up to ``number`` in the explorer's chain index, the last holding an ``Anchored`` event of ``size``
+    (as the chain follower indexes one)."""
+    for n in range(chain.head() + 1, number + 1):
+        tx = {"hash": f"0x{n:064x}", "index": 0}
+        events = [{"log_index": 0, "tx_hash": tx["hash"], "contract": "AuditAnchor", "event": "Anchored",
+                   "args": {"tree_size": size}}] if n == number else []  # fmt: skip
+        block = {"number": n, "hash": f"0x{n + 1:064x}", "parent_hash": f"0x{n:064x}", "timestamp": n}
+        chain.add_block(block, [tx] if events else [], events)
+
+
+def test_each_newer_anchor_the_index_records_is_prepared_before_its_first_answer(
+    explorer: Explorer, consortium: Consortium, requests: Counter[str]
+) -> None:
+    """``Explorer.warm_newer``, run by the explorer's warming thread every poll: the first round warms; a round
+    with no newer ``Anchored`` event in the chain index asks the node nothing at all; once the index records a
+    newer one, the round reads that anchor's keys, and the first answer about a call of its checkpoint then asks
+    the chain nothing."""
+    seen = explorer.warm_newer(None)
+    assert seen == (0, -1)  # an empty index: no anchor seen, but the first round warms all the same
+    assert {m for m in requests if m not in CLIENT_BOOKKEEPING}
+    requests.clear()
+    for _ in range(2):
+        assert explorer.warm_newer(seen) == seen
+        assert requests == Counter(), requests  # nothing newer: not even web3's bookkeeping
+
+    op, origin = consortium.signers["op"], log_origin(explorer.description)
+    consortium.anchors.anchor(op, origin, SIZE + 1, b"\x03" * 32, b"\x04" * 32)
+    anchored_in_index(explorer.chain, 3, SIZE + 1)
+    explorer.notary._evidence[EVENT_ID] = bundle_of(origin, SIZE + 1)  # the call, now proven to the newer one
+    requests.clear()
+    assert explorer.warm_newer(seen) == (3, 0)
+    assert {m for m in requests if m not in CLIENT_BOOKKEEPING}  # the newer anchor's keys were read
+    requests.clear()
+    first = provenance(explorer)
+    assert first["keys"]["witness_keys"]["anchored"]
+    assert {m: n for m, n in requests.items() if m not in CLIENT_BOOKKEEPING} == {}, requests
+
+
+def test_the_warming_thread_warms_once_then_stops_and_survives_an_index_it_cannot_read(
+    explorer: Explorer, requests: Counter[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """``Explorer.keep_warm`` warms before it first waits, returns once ``stopping`` is set, and logs (never
+    raises) an index it cannot read, as when the explorer closes it while stopping."""
+    stopping = threading.Event()
+    stopping.set()
+    explorer.keep_warm(stopping, 60.0)  # set already: one round, then back at once
+    assert {m for m in requests if m not in CLIENT_BOOKKEEPING}
+    explorer.chain.close()
+    requests.clear()
+    with caplog.at_level(logging.INFO, logger="explorer.api"):
+        explorer.keep_warm(stopping, 60.0)
+    assert requests == Counter()
+    assert "could not look for a newer anchor" in caplog.text
 
 
 def test_a_kept_bundle_is_verified_once_under_the_same_witnesses(
