@@ -350,9 +350,10 @@ class ChainWitnessKeys:
         found = self._anchors.at_size(self._origin, size)
         return None if found is None else found.block_number
 
-    def for_checkpoint(self, size: int | None) -> CheckpointWitnesses:
+    def for_checkpoint(self, size: int | None, anchored_at: int | None = None) -> CheckpointWitnesses:
         """The witness keys and log keys for the checkpoint of ``size``: valid at its anchor's block (looked up
-        once, for both), or at the head when it is not anchored (or ``size`` is None: the keys valid now). The
+        once, for both; ``anchored_at``: that block as the caller just read it from AuditAnchor, not asked again),
+        or at the head when it is not anchored (or ``size`` is None: the keys valid now). The
         anchor's block is kept by size with its hash: while the block at that height has that hash, the chain up
         to it is the one that anchored the checkpoint there, so AuditAnchor is not asked again (an anchor, once
         written, is not written over); another hash there (a chain replaced) asks it again. That hash is read again
@@ -375,7 +376,7 @@ class ChainWitnessKeys:
                     if self._anchored.get(size) == kept:
                         self._anchored[size] = (block, digest, now)
                 return self._at_block(block, digest, anchored=True)
-        found = self.anchor_block(size)
+        found = self.anchor_block(size) if anchored_at is None else anchored_at
         if found is None:
             return self.at_block(self.head())
         digest = self._block_hash(found)
@@ -494,7 +495,10 @@ class ChainWitnessKeys:
         by number); the keys valid at the head when nothing is anchored yet. The anchor's block, or None. Raises
         what reading the chain raises."""
         latest = self._anchors.latest(self._origin)
-        self.for_checkpoint(None if latest is None else latest.tree_size)
+        if latest is None:
+            self.for_checkpoint(None)
+        else:
+            self.for_checkpoint(latest.tree_size, anchored_at=latest.block_number)
         if self.heads is None:
             return None if latest is None else latest.block_number
         head = self.head()

@@ -172,6 +172,39 @@ def test_a_checkpoints_anchor_block_is_kept_by_size_until_that_block_is_replaced
     assert found.anchored is False and found.block == c.backend.web3.eth.block_number
 
 
+def test_preparing_reads_the_latest_anchor_once_and_keeps_its_checkpoints_keys(
+    consortium: Consortium, tmp_path: Path, requests: Counter[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``prepare`` (a service warming its provenance answers) reads AuditAnchor's latest anchor and keys the
+    checkpoint under the block it names, without asking AuditAnchor again for that size; the checkpoint's keys are
+    then kept: asking for them reads no contract."""
+    c = consortium
+    description = described(c, tmp_path, "prepare", PASS)
+    c.trust.add_key(c.signers["op"], KeyKind.LOG_KEY, public_bytes(_notary_key(tmp_path)))
+    origin = log_origin(description)
+    c.anchors.anchor(c.signers["op"], origin, 2, b"\x01" * 32, b"\x02" * 32)
+    anchored = c.anchors.at_size(origin, 2)
+    assert anchored is not None
+    view = TrustView(c.backend, c.trust.address)
+    view.refresh()
+    keys = ChainWitnessKeys(description, c.backend, view=view, clock=lambda: 0.0)  # a clock that stands
+    by_size: list[int] = []
+    real = keys._anchors.at_size
+
+    def at_size(origin: str, size: int) -> Any:
+        by_size.append(size)
+        return real(origin, size)
+
+    monkeypatch.setattr(keys._anchors, "at_size", at_size)
+
+    assert keys.prepare() == anchored.block_number
+    assert by_size == []  # the latest anchor named its block: not looked up again by size
+    requests.clear()
+    chosen = keys.for_checkpoint(2)
+    assert chosen.anchored and chosen.block == anchored.block_number
+    assert requests == Counter(), requests
+
+
 def _notary_key(directory: Path) -> Any:
     from network.identity import load_notary_key
 
