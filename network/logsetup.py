@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Unpack
 
 from chain.backend import RpcBackend
 from chain.contracts import AuditAnchorClient
@@ -53,7 +53,7 @@ if TYPE_CHECKING:  # the notary's service and the evidence verifier: imported by
     from chain.trustview import TrustSnapshot, TrustView
     from network.certificates import CallerAuthenticator
     from notary.anchor import ChainClient
-    from notary.service import AnchorSettings, NotarySettings
+    from notary.service import AnchorSettings, AnchorTiming, NotarySettings
     from notary.verify import TrustRoots
 
 log = logging.getLogger("network.logsetup")
@@ -670,12 +670,13 @@ def anchor_settings(
     description: ConsortiumDescription,
     passphrase: bytes,
     client: ChainClient,
-    **options: Any,
+    **timing: Unpack[AnchorTiming],
 ) -> AnchorSettings:
     """How the notary of ``description`` anchors through ``client`` (a connected AuditAnchor client, or a function
     that connects one): from the notary member's account in ``directory``, followed through a rotation with no
     restart (``network.accountrotation.MemberAccountKey``), the retired AuditAnchors ``consortium.json`` names
-    compared; ``options``: the rest of :class:`notary.service.AnchorSettings` (interval, every_events...)."""
+    compared; ``timing``: the pace of :class:`notary.service.AnchorSettings` (interval, every_events,
+    max_backoff)."""
     from network.accountrotation import MemberAccountKey
     from notary.service import AnchorSettings
 
@@ -683,7 +684,7 @@ def anchor_settings(
     signer = Signer.from_key(load_account_key(directory, OrgId(org), passphrase))
     retired = tuple((r.address, r.last_size) for r in description.retired_anchors)
     account = MemberAccountKey(directory, org, passphrase, description.contracts["ConsortiumRegistry"])
-    return AnchorSettings(client, signer, retired=retired, account=account, **options)
+    return AnchorSettings(client, signer, retired=retired, account=account, **timing)
 
 
 def check_log_keys(

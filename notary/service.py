@@ -39,6 +39,14 @@ log = logging.getLogger("notary")
 DB_NAME = "notary.db"
 
 
+class AnchorTiming(TypedDict, total=False):
+    """The pace of :class:`AnchorSettings`, by keyword (``network.logsetup.anchor_settings`` passes them on)."""
+
+    interval: float
+    every_events: int
+    max_backoff: float
+
+
 @dataclass(frozen=True)
 class AnchorSettings:
     """``client``: a connected AuditAnchor client, or a function that connects one. A function is called only
