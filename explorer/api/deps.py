@@ -150,7 +150,10 @@ class Explorer:
         """:meth:`warm` now, then again each time the chain index records a newer anchor (:meth:`warm_newer`,
         looked for every ``every`` seconds) until ``stopping`` is set: the first answer about a call anchored
         after the explorer started finds that anchor's keys read and its block proven too.
-        :func:`explorer.service.build` runs this in a thread of its own."""
+        :func:`explorer.service.build` runs this in a thread of its own; without a chain's keys it returns at
+        once (there is nothing to prepare)."""
+        if self.witness_keys is None:
+            return
         seen: tuple[int, int] | None = None
         while True:
             try:

@@ -186,11 +186,12 @@ def test_each_newer_anchor_the_index_records_is_prepared_before_its_first_answer
     assert {m: n for m, n in requests.items() if m not in CLIENT_BOOKKEEPING} == {}, requests
 
 
-def test_the_warming_thread_warms_once_then_stops_and_survives_an_index_it_cannot_read(
+def test_the_warming_thread_warms_once_then_stops_survives_an_index_it_cannot_read_and_needs_a_chains_keys(
     explorer: Explorer, requests: Counter[str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    """``Explorer.keep_warm`` warms before it first waits, returns once ``stopping`` is set, and logs (never
-    raises) an index it cannot read, as when the explorer closes it while stopping."""
+    """``Explorer.keep_warm`` warms before it first waits, returns once ``stopping`` is set, logs (never raises)
+    an index it cannot read, as when the explorer closes it while stopping, and returns at once for an explorer
+    that reads no chain's keys."""
     stopping = threading.Event()
     stopping.set()
     explorer.keep_warm(stopping, 60.0)  # set already: one round, then back at once
@@ -201,6 +202,12 @@ def test_the_warming_thread_warms_once_then_stops_and_survives_an_index_it_canno
         explorer.keep_warm(stopping, 60.0)
     assert requests == Counter()
     assert "could not look for a newer anchor" in caplog.text
+
+    explorer.witness_keys = None  # consortium.json's keys: nothing to prepare, so no thread left polling
+    running = threading.Thread(target=explorer.keep_warm, args=(threading.Event(), 60.0), daemon=True)
+    running.start()
+    running.join(10.0)
+    assert not running.is_alive()
 
 
 def test_a_kept_bundle_is_verified_once_under_the_same_witnesses(
