@@ -17,7 +17,7 @@ TSC := node_modules/.bin/tsc
 # at each start (an environment with PYTHONDONTWRITEBYTECODE set never caches it itself).
 PACKAGES := suite chain contracts notary privacy network gateway sdk explorer demo cli
 
-.PHONY: install bytecode run test test-fast lint contracts bench-chain bench-notary bench-gateway bench-explorer bench-e2e bench-cli bench-privacy bench-idle bench-revocation bench-costs system-packages clean
+.PHONY: install bytecode run test test-fast lint contracts bench-chain bench-notary bench-gateway bench-explorer bench-store bench-e2e bench-cli bench-privacy bench-idle bench-revocation bench-costs system-packages clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,9 @@ bench-gateway: $(VENV)/.installed system-packages
 
 bench-explorer: $(VENV)/.installed
 	$(BIN)/python -m bench.explorer $(ARGS)
+
+bench-store: $(VENV)/.installed
+	$(BIN)/python -m bench.store $(ARGS)
 
 # the whole consortium under load through its gateways, on SQLite and on PostgreSQL + S3 (ARGS="--quick": minutes)
 bench-e2e: $(VENV)/.installed system-packages

@@ -230,23 +230,26 @@ def compare_checkouts(
     show: Callable[[dict[str, Any]], str],
     out: Path,
     check: Callable[[str, Mapping[str, Any]], None] | None = None,
+    size: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """``make bench-NAME ARGS="--baseline CHECKOUT"`` for a benchmark that writes its results with ``--output``:
     ``args.rounds`` rounds, each running ``python -m bench.NAME`` of ``args.baseline`` and of this tree in turn, each
     in a process of its own with its checkout as working directory and ``PYTHONPATH`` (this tree's virtual
-    environment), ``--quick`` unless ``args.events`` is given, its results written to a temporary file (never over
-    either checkout's recorded ones); ``figures`` taken from each run (after ``check(checkout name, results)``, which
-    raises to stop), ``show`` printing them as they come, and their medians written side by side to ``out``
-    (:func:`write_side_by_side`). A directory that is no checkout of this project is refused before anything runs."""
+    environment), with the options ``size`` (None: ``--quick`` unless ``args.events`` is given), its results
+    written to a temporary file (never over either checkout's recorded ones); ``figures`` taken from each run (after
+    ``check(checkout name, results)``, which raises to stop), ``show`` printing them as they come, and their medians
+    written side by side to ``out`` (:func:`write_side_by_side`). A directory that is no checkout of this project
+    is refused before anything runs."""
     root = Path(__file__).resolve().parent.parent
     baseline = Path(args.baseline).resolve()
     if not (baseline / "bench" / f"{name}.py").exists():
         raise SystemExit(f"--baseline {args.baseline}: not a checkout of this project (no bench/{name}.py)")
     checkouts = {"baseline": baseline, "this": root}
 
+    options = list(size) if size is not None else ["--quick"] if args.events is None else ["--events", str(args.events)]
+
     def run(checkout: Path, output: Path) -> dict[str, Any]:
-        command = [sys.executable, "-m", f"bench.{name}", "--output", str(output)]
-        command += ["--quick"] if args.events is None else ["--events", str(args.events)]
+        command = [sys.executable, "-m", f"bench.{name}", "--output", str(output), *options]
         env = {**os.environ, "PYTHONPATH": str(checkout), "PYTHONUNBUFFERED": "1"}
         done = subprocess.run(command, cwd=checkout, env=env, capture_output=True, text=True, timeout=7200)
         if done.returncode != 0:
@@ -262,8 +265,7 @@ def compare_checkouts(
             checkouts, args.rounds, lambda label, checkout, n: run(checkout, Path(tmp) / f"{label}-{n}.json"), show
         )
     loads["end"] = load_average()
-    size = "--quick" if args.events is None else f"--events {args.events}"
-    command = f"make bench-{name} ARGS='--baseline CHECKOUT --rounds {args.rounds} {size}'"
+    command = f"make bench-{name} ARGS='--baseline CHECKOUT --rounds {args.rounds} {' '.join(options)}'"
     summary = {label: medians(rows, [figure for figure, _ in figures]) for label, rows in rounds.items()}
     commits = {label: checkout_commit(checkout) for label, checkout in checkouts.items()}
     return write_side_by_side(rounds, summary, commits, command, loads, out)

@@ -10,8 +10,8 @@ c. a store of ``--big-keys`` keys loaded in 10k-key batches: load rate, size on 
    its batches (median of 3);
 d. py-evm itself: a ``MiningChain`` with ``PragueVM`` per kind, plus one on the in-memory ``AtomicDB`` as
    the baseline, all from the same genesis, mining the same ``--blocks`` blocks of ``--txs`` value transfers
-   (pre-signed with ``eth_keys``, decoded afresh per chain) with ``mine_all``. A counting pass reports what
-   py-evm asks of its database per block.
+   (pre-signed with ``eth_keys``, decoded afresh per chain) with ``mine_all``, hashing with the Keccak-256 a node
+   selects (``chain.node.keccak``). A counting pass reports what py-evm asks of its database per block.
 
 The kinds take turns step by step (a batch, a chunk of reads, a block; the order rotated every step), so
 that load from other processes on the machine falls on all of them alike; the load average before and after
@@ -46,7 +46,8 @@ from eth_keys.backends import get_default_backend_class
 from eth_keys.datatypes import PrivateKey
 from eth_typing import Address, BlockNumber
 
-from bench.common import percentile, write_results
+from bench.common import baseline_options, percentile, write_results
+from chain.node.keccak import select_fast_keccak
 from chain.node.store import Store, available_kinds, open_store
 
 RESULTS = Path(__file__).resolve().parent / "results" / "store.json"
@@ -334,7 +335,8 @@ def _pin_ecc_backend(choice: str) -> str:
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
+def options() -> argparse.ArgumentParser:
+    """The command line of ``python -m bench.store``."""
     parser = argparse.ArgumentParser(description="The node's persistent key-value stores measured against each other")
     parser.add_argument("--kinds", nargs="*", default=list(available_kinds()))
     parser.add_argument("--batches", type=int, default=1000)
@@ -351,8 +353,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--dir", type=Path, default=None, help="where to put the stores (default: a temp dir)")
     parser.add_argument("--output", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
+    baseline_options(parser, "store", "run its store benchmark and this tree's in turn, at the sizes given", 3)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = options().parse_args(argv)
+    if args.baseline is not None:
+        from bench.store_baseline import compare
+
+        compare(args)
+        return 0
     ecc = _pin_ecc_backend(args.ecc)
+    select_fast_keccak()  # as a node does when it is built: (d) runs py-evm on the node's Keccak-256
     root = Path(tempfile.mkdtemp(prefix="bench-store-", dir=args.dir))
     kinds: list[str] = args.kinds
     load_before = os.getloadavg()

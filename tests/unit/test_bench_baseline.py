@@ -1,6 +1,6 @@
 """The benchmarks' ``--baseline CHECKOUT`` modes (``bench.gateway_baseline``, ``chain_baseline``,
-``explorer_baseline``, ``notary_baseline``): which command a checkout runs, the medians printed, the figures taken
-from a run's results, and a directory that is no checkout refused before anything starts."""
+``explorer_baseline``, ``notary_baseline``, ``store_baseline``): which command a checkout runs, the medians printed,
+the figures taken from a run's results, and a directory that is no checkout refused before anything starts."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
-from bench import chain_baseline, explorer_baseline, notary_baseline
+from bench import chain_baseline, explorer_baseline, notary_baseline, store_baseline
 from bench.common import baseline_options, in_turn, write_client_pem, write_side_by_side
 from bench.gateway_baseline import compare, entry_module, summarise
 
@@ -157,4 +157,37 @@ def test_the_notary_comparison_refuses_a_directory_that_is_no_checkout(tmp_path:
     args = argparse.Namespace(baseline=tmp_path, rounds=1, events=None)
     with pytest.raises(SystemExit, match="not a checkout of this project"):
         notary_baseline.compare(args, out=tmp_path / "figures.json")
+    assert not (tmp_path / "figures.json").exists()
+
+
+def store_args(tmp_path: Path, *sizes: str) -> argparse.Namespace:
+    """``bench.store``'s options with ``--baseline tmp_path`` and ``sizes``."""
+    from bench.store import options
+
+    return options().parse_args(["--baseline", str(tmp_path), *sizes])
+
+
+def test_the_store_comparison_passes_the_sizes_given_on_to_both_checkouts(tmp_path: Path) -> None:
+    args = store_args(tmp_path, "--kinds", "lmdb", "sqlite", "--batches", "20", "--big-keys", "5000")
+    assert store_baseline.size_options(args) == [
+        "--kinds", "lmdb", "sqlite", "--batches", "20", "--batch-keys", "200", "--reads", "100000",
+        "--big-keys", "5000", "--blocks", "200", "--txs", "50",
+    ]  # fmt: skip
+    assert args.rounds == 3
+
+
+def test_the_store_comparison_takes_every_kinds_figures_from_a_runs_results() -> None:
+    recorded = json.loads((Path(store_baseline.ROOT) / "bench" / "results" / "store.json").read_text())["results"]
+    kinds = list(recorded)
+    figures = store_baseline.figures_of(recorded, kinds)
+    assert len(figures) == len(kinds) * len(store_baseline.PER_KIND)
+    for kind in kinds:
+        assert figures[f"{kind}_reads_per_s"] == recorded[kind]["batches"]["reads_per_s"]
+        assert figures[f"{kind}_big_reads_per_s"] == recorded[kind]["big"]["reads_per_s"]
+        assert figures[f"{kind}_chain_blocks_per_s"] == recorded[kind]["chain"]["blocks_per_s"]
+
+
+def test_the_store_comparison_refuses_a_directory_that_is_no_checkout(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="not a checkout of this project"):
+        store_baseline.compare(store_args(tmp_path, "--kinds", "lmdb"), out=tmp_path / "figures.json")
     assert not (tmp_path / "figures.json").exists()
