@@ -231,6 +231,7 @@ def compare_checkouts(
     out: Path,
     check: Callable[[str, Mapping[str, Any]], None] | None = None,
     size: Sequence[str] | None = None,
+    section: str | None = "results",
 ) -> dict[str, Any]:
     """``make bench-NAME ARGS="--baseline CHECKOUT"`` for a benchmark that writes its results with ``--output``:
     ``args.rounds`` rounds, each running ``python -m bench.NAME`` of ``args.baseline`` and of this tree in turn, each
@@ -238,8 +239,9 @@ def compare_checkouts(
     environment), with the options ``size`` (None: ``--quick`` unless ``args.events`` is given), its results
     written to a temporary file (never over either checkout's recorded ones); ``figures`` taken from each run (after
     ``check(checkout name, results)``, which raises to stop), ``show`` printing them as they come, and their medians
-    written side by side to ``out`` (:func:`write_side_by_side`). A directory that is no checkout of this project
-    is refused before anything runs."""
+    written side by side to ``out`` (:func:`write_side_by_side`). ``figures`` and ``check`` read the ``section``
+    of the file a run writes (None: the whole file). A directory that is no checkout of this project is refused
+    before anything runs."""
     root = Path(__file__).resolve().parent.parent
     baseline = Path(args.baseline).resolve()
     if not (baseline / "bench" / f"{name}.py").exists():
@@ -254,7 +256,8 @@ def compare_checkouts(
         done = subprocess.run(command, cwd=checkout, env=env, capture_output=True, text=True, timeout=7200)
         if done.returncode != 0:
             raise RuntimeError(f"bench.{name} of {checkout.name} could not be measured:\n{done.stdout[-3000:]}")
-        results: dict[str, Any] = json.loads(output.read_text())["results"]
+        written: dict[str, Any] = json.loads(output.read_text())
+        results: dict[str, Any] = written if section is None else written[section]
         if check is not None:
             check(checkout.name, results)
         return figures_at(results, figures)

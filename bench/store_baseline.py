@@ -7,8 +7,9 @@ as working directory and ``PYTHONPATH`` and this tree's virtual environment, its
 file (never over the recorded ``bench/results/store.json`` of either). The rounds alternate the two codes so that
 both see the same machine. From each run it takes, for every kind, what the node asks of its store — durable
 batches and single writes per second, point reads per second on the small and the large store, the bulk load, the
-open after a writer's ``kill -9``, py-evm's blocks per second over it — prints their medians side by side with the
-ratio this/baseline, and writes them with every round to ``bench/results/store_baseline.json``.
+open after a writer's ``kill -9``, py-evm's blocks per second over it — and py-evm's blocks per second in memory
+in the same run (no store's code in it: what the machine and py-evm alone moved), prints their medians side by
+side with the ratio this/baseline, and writes them with every round to ``bench/results/store_baseline.json``.
 """
 
 from __future__ import annotations
@@ -36,14 +37,20 @@ PER_KIND: Figures = (
 SIZES = ("kinds", "batches", "batch_keys", "reads", "big_keys", "blocks", "txs")
 
 
+#: py-evm's blocks per second on the in-memory ``AtomicDB`` in the same run: what no store's code moves.
+IN_MEMORY: Figures = (("memory_chain_blocks_per_s", ("chain_in_memory_baseline", "blocks_per_s")),)
+
+
 def figures(kinds: Sequence[str]) -> Figures:
-    """:data:`PER_KIND` for each of ``kinds``, named ``KIND_FIGURE``."""
-    return tuple((f"{kind}_{name}", (kind, *path)) for kind in kinds for name, path in PER_KIND)
+    """:data:`PER_KIND` for each of ``kinds``, named ``KIND_FIGURE``, then :data:`IN_MEMORY`: paths in the file
+    a run writes."""
+    per_kind = tuple((f"{kind}_{name}", ("results", kind, *path)) for kind in kinds for name, path in PER_KIND)
+    return per_kind + tuple(IN_MEMORY)
 
 
-def figures_of(results: Mapping[str, Any], kinds: Sequence[str]) -> dict[str, float]:
-    """The :func:`figures` of ``kinds`` in one run's ``results``."""
-    return figures_at(results, figures(kinds))
+def figures_of(written: Mapping[str, Any], kinds: Sequence[str]) -> dict[str, float]:
+    """The :func:`figures` of ``kinds`` in the file one run wrote."""
+    return figures_at(written, figures(kinds))
 
 
 def size_options(args: argparse.Namespace) -> list[str]:
@@ -70,4 +77,5 @@ def compare(args: argparse.Namespace, out: Path = RESULTS) -> dict[str, Any]:
         ),
         out,
         size=size_options(args),
+        section=None,
     )

@@ -177,10 +177,12 @@ def test_the_store_comparison_passes_the_sizes_given_on_to_both_checkouts(tmp_pa
 
 
 def test_the_store_comparison_takes_every_kinds_figures_from_a_runs_results() -> None:
-    recorded = json.loads((Path(store_baseline.ROOT) / "bench" / "results" / "store.json").read_text())["results"]
+    written = json.loads((Path(store_baseline.ROOT) / "bench" / "results" / "store.json").read_text())
+    recorded = written["results"]
     kinds = list(recorded)
-    figures = store_baseline.figures_of(recorded, kinds)
-    assert len(figures) == len(kinds) * len(store_baseline.PER_KIND)
+    figures = store_baseline.figures_of(written, kinds)
+    assert len(figures) == len(kinds) * len(store_baseline.PER_KIND) + 1
+    assert figures["memory_chain_blocks_per_s"] == written["chain_in_memory_baseline"]["blocks_per_s"]
     for kind in kinds:
         assert figures[f"{kind}_reads_per_s"] == recorded[kind]["batches"]["reads_per_s"]
         assert figures[f"{kind}_big_reads_per_s"] == recorded[kind]["big"]["reads_per_s"]
