@@ -198,10 +198,14 @@ def in_turn(
     show: Callable[[dict[str, Any]], str],
 ) -> dict[str, list[dict[str, Any]]]:
     """``rounds`` rounds, each measuring every code of ``codes`` in turn (``measure(label, code, round)``), each
-    figure printed as it comes (``round N LABEL`` then ``show(figures)``): every code's figures, by label."""
+    figure printed as it comes (``round N LABEL`` then ``show(figures)``): every code's figures, by label. Every
+    other round takes the codes in the reverse order (``codes``' own in the first), so that no code always runs
+    right after another: a run leaves work behind it (files written back and removed, processes ending) that falls
+    on the run after it, and the machine's drift over a round falls on both alike."""
     out: dict[str, list[dict[str, Any]]] = {label: [] for label in codes}
     for n in range(1, rounds + 1):
-        for label, code in codes.items():
+        order = list(codes.items())
+        for label, code in order if n % 2 else reversed(order):
             row = measure(label, code, n)
             out[label].append(row)
             print(f"round {n} {label:<8} {show(row)}", flush=True)

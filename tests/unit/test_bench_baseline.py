@@ -105,20 +105,25 @@ def test_the_explorer_comparison_refuses_a_directory_that_is_no_checkout(tmp_pat
 
 
 def test_codes_are_measured_in_turn_round_after_round_each_figure_said(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every other round in the reverse order: neither code always runs right after the other."""
     asked: list[tuple[str, int, int]] = []
 
     def measure(label: str, code: int, n: int) -> dict[str, Any]:
         asked.append((label, code, n))
         return {"x": code * 10 + n}
 
-    rounds = in_turn({"baseline": 1, "this": 2}, 2, measure, lambda row: f"x={row['x']}")
-    assert asked == [("baseline", 1, 1), ("this", 2, 1), ("baseline", 1, 2), ("this", 2, 2)]
-    assert rounds == {"baseline": [{"x": 11}, {"x": 12}], "this": [{"x": 21}, {"x": 22}]}
+    rounds = in_turn({"baseline": 1, "this": 2}, 3, measure, lambda row: f"x={row['x']}")
+    assert asked == [
+        ("baseline", 1, 1), ("this", 2, 1), ("this", 2, 2), ("baseline", 1, 2), ("baseline", 1, 3), ("this", 2, 3),
+    ]  # fmt: skip
+    assert rounds == {"baseline": [{"x": 11}, {"x": 12}, {"x": 13}], "this": [{"x": 21}, {"x": 22}, {"x": 23}]}
     assert capsys.readouterr().out.splitlines() == [
         "round 1 baseline x=11",
         "round 1 this     x=21",
-        "round 2 baseline x=12",
         "round 2 this     x=22",
+        "round 2 baseline x=12",
+        "round 3 baseline x=13",
+        "round 3 this     x=23",
     ]
 
 
