@@ -203,8 +203,8 @@ def in_turn(
     right after another: a run leaves work behind it (files written back and removed, processes ending) that falls
     on the run after it, and the machine's drift over a round falls on both alike."""
     out: dict[str, list[dict[str, Any]]] = {label: [] for label in codes}
+    order = list(codes.items())
     for n in range(1, rounds + 1):
-        order = list(codes.items())
         for label, code in order if n % 2 else reversed(order):
             row = measure(label, code, n)
             out[label].append(row)

@@ -33,12 +33,10 @@ PER_KIND: Figures = (
     ("open_after_kill_ms", ("big", "open_after_kill_ms")),
     ("chain_blocks_per_s", ("chain", "blocks_per_s")),
 )
-#: The sizes a comparison passes on to both checkouts' ``bench.store``, by option.
-SIZES = ("kinds", "batches", "batch_keys", "reads", "big_keys", "blocks", "txs")
-
-
 #: py-evm's blocks per second on the in-memory ``AtomicDB`` in the same run: what no store's code moves.
 IN_MEMORY: Figures = (("memory_chain_blocks_per_s", ("chain_in_memory_baseline", "blocks_per_s")),)
+#: The sizes a comparison passes on to both checkouts' ``bench.store``, by option.
+SIZES = ("kinds", "batches", "batch_keys", "reads", "big_keys", "blocks", "txs")
 
 
 def figures(kinds: Sequence[str]) -> Figures:
