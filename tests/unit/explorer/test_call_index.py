@@ -605,6 +605,37 @@ def with_ledger_queries(n: int) -> list[dict[str, Any]]:
     return events
 
 
+def test_a_tenants_page_reads_one_page_of_candidates_unless_rows_fail_a_check(
+    index: CallIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tenant's restriction on ledger queries is checked on rows, but only the explorer's operator has rows that
+    fail it (other firms' queries it recorded): a page reads ``limit`` candidates, and more only when some fail.
+    A time window, also checked on rows, reads twice as many at a time."""
+    events = with_ledger_queries(4000)
+    load(index, events, [1000])
+    fetched: list[int] = []
+    fetch = CallIndex._fetch
+
+    def counting(conn: Any, ids: list[int], columns: str, descending: bool) -> list[tuple[Any, ...]]:
+        fetched.append(len(ids))
+        return fetch(conn, ids, columns, descending)
+
+    monkeypatch.setattr(CallIndex, "_fetch", staticmethod(counting))
+    for f, reads in (
+        (CallFilter(party="huaxin-bank"), [50]),
+        (CallFilter(party="huaxin-bank", from_ms=BASE_MS), [100]),
+        (CallFilter(party=OPERATOR), None),  # other firms' queries fail: read again until the page is full
+    ):
+        fetched.clear()
+        rows = index.search(f, before=None, limit=50)
+        want = [i for i in range(len(events) - 1, -1, -1) if matches(events[i], f)][:50]
+        assert [r["index"] for r in rows] == want and len(want) == 50
+        if reads is not None:
+            assert fetched == reads
+        else:
+            assert len(fetched) > 1 and fetched[0] == 50
+
+
 def test_the_operator_counts_no_other_firms_ledger_queries(index: CallIndex) -> None:
     events = with_ledger_queries(4000)
     load(index, events, [1000])
