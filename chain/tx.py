@@ -209,12 +209,35 @@ def wait_receipt(
         return receipt
 
 
+#: How many times :func:`transact` builds a transaction again after a node refused its nonce.
+NONCE_RETRIES: Final = 3
+#: What nodes answer for a nonce another transaction took: this project's node ("nonce 7 is not the next nonce 8
+#: of 0x..."), geth, Besu and anvil ("nonce too low"; Besu also "NONCE_TOO_LOW").
+_NONCE_REFUSALS: Final = ("is not the next nonce", "nonce too low", "NONCE_TOO_LOW")
+
+
+def nonce_refused(exc: BaseException) -> bool:
+    """Whether a node refused a transaction for its nonce: another sender of the same account (another process:
+    a notary's anchorer and a command of its member) took it first, or a transaction of ours was dropped. The
+    transaction never reached the pool, so building it again on a nonce asked anew sends it once."""
+    text = str(exc)
+    return any(refusal in text for refusal in _NONCE_REFUSALS)
+
+
 def transact(backend: Backend, signer: Signer, to: str | None, data: str, label: str = "") -> TxReceipt:
     """Estimate, sign, send and wait: the whole life of one transaction. Within :func:`pipelined`, the wait
-    is left to the first read of the receipt, or to the end of the pipeline."""
-    with signer.sending():
-        tx = build_transaction(backend, signer, to, data, label=label)
-        tx_hash = send_transaction(backend, signer, tx)
+    is left to the first read of the receipt, or to the end of the pipeline. A send whose nonce the node refuses
+    (:func:`nonce_refused`) is built again, estimate and nonce anew, up to :data:`NONCE_RETRIES` times."""
+    for attempt in range(NONCE_RETRIES + 1):
+        with signer.sending():
+            tx = build_transaction(backend, signer, to, data, label=label)
+            try:
+                tx_hash = send_transaction(backend, signer, tx)  # which forgets the nonce when it raises
+            except Exception as exc:
+                if attempt < NONCE_RETRIES and nonce_refused(exc):
+                    continue
+                raise
+        break
     pending = _PIPELINE.get()
     if pending is None:
         return wait_receipt(backend, tx_hash, label)
