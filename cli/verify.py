@@ -880,17 +880,21 @@ def read_anchors(client: AuditAnchorClient, origin: str, sm: bool, trust_directo
     """Every anchor of ``origin`` (AuditAnchor ``anchor_count``/``size_at``/``at_size``), checked against ``latest``;
     for an ``sm`` log (``sm``) also whether each was checked on chain, the AuditAnchor's ``signed_only``, and that
     the TrustDirectory it checks log keys in is the consortium's (``trust_directory``, from ``consortium.json``).
-    Raises LogMismatchError (where: ``anchors``) when they disagree, the chain client's errors when it cannot read."""
-    sizes = [int(client.contract.functions.size_at(origin, i).call()) for i in range(client.count(origin))]
-    found = [(size, client.at_size(origin, size)) for size in sizes]
-    latest = client.latest(origin)
+    Raises LogMismatchError (where: ``anchors``) when they disagree, the chain client's errors when it cannot read.
+
+    Every read is of one block, the head when it starts: the notary anchors while it reads, and a list read over
+    several blocks could end before an anchor that ``latest``, read later, already names."""
+    block = int(client.backend.web3.eth.block_number)
+    sizes = [client.size_at(origin, i, block) for i in range(client.count(origin, block))]
+    found = [(size, client.at_size(origin, size, block)) for size in sizes]
+    latest = client.latest(origin, block)
     signed_only = signatures = False
     keys: dict[int, int | None] = {}
     if sm:
-        signed_only = client.signed_only()
-        directory = client.trust_directory()
+        signed_only = client.signed_only(block)
+        directory = client.trust_directory(block)
         if directory is not None:  # None: deployed before anchor_signed, or without a TrustDirectory: unchecked
-            keys = {size: client.signature_key(origin, size) for size in sizes}
+            keys = {size: client.signature_key(origin, size, block) for size in sizes}
             signatures = True
         relied_on = signed_only or any(k is not None for k in keys.values())
         if relied_on and trust_directory is not None and int(directory or "0x0", 16) != int(trust_directory, 16):

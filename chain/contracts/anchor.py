@@ -12,7 +12,7 @@ from chain.tx import Signer
 from suite.sm2 import DEFAULT_ID, SM2PrivateKey
 
 if TYPE_CHECKING:
-    from web3.types import TxReceipt
+    from web3.types import BlockIdentifier, TxReceipt
 
     from chain.backend import Backend
 
@@ -111,25 +111,25 @@ class AuditAnchorClient(ContractClient):
             signature[32:],
         )
 
-    def signature_key(self, origin: str, tree_size: int) -> int | None:
+    def signature_key(self, origin: str, tree_size: int, block: BlockIdentifier = "latest") -> int | None:
         """The TrustDirectory index (in the anchoring notary's member) of the SM2 log key the anchor of
         ``tree_size`` was checked under; None when it was anchored unchecked (``anchor``) or not at all."""
-        checked, index = self._call("signature_key", _origin(origin), tree_size)
+        checked, index = self._call("signature_key", _origin(origin), tree_size, block=block)
         return int(index) if checked else None
 
-    def signed_only(self) -> bool:
+    def signed_only(self, block: BlockIdentifier = "latest") -> bool:
         """Whether this AuditAnchor refuses plain ``anchor`` (deployed so for a consortium of the ``sm`` suite).
         False for one deployed before the flag existed: it has no ``signed_only`` and reverts."""
         try:
-            return bool(self._call("signed_only"))
+            return bool(self._call("signed_only", block=block))
         except ContractRevertError:
             return False
 
-    def trust_directory(self) -> str | None:
+    def trust_directory(self, block: BlockIdentifier = "latest") -> str | None:
         """The TrustDirectory ``anchor_signed`` finds log keys in; None when it is not set, or for an AuditAnchor
         deployed before ``anchor_signed`` existed (no such function: it reverts)."""
         try:
-            address = str(self._call("trust_directory"))
+            address = str(self._call("trust_directory", block=block))
         except ContractRevertError:
             return None
         return None if int(address, 16) == 0 else address
@@ -149,17 +149,21 @@ class AuditAnchorClient(ContractClient):
             return None
         return AnchorInfo(origin, raw[0], bytes(raw[1]), bytes(raw[2]), OrgId(bytes32_to_name(raw[3])), raw[4], raw[5])
 
-    def latest(self, origin: str) -> AnchorInfo | None:
-        return self._info(origin, self._call("latest", _origin(origin)))
+    def latest(self, origin: str, block: BlockIdentifier = "latest") -> AnchorInfo | None:
+        return self._info(origin, self._call("latest", _origin(origin), block=block))
 
-    def at_size(self, origin: str, tree_size: int) -> AnchorInfo | None:
-        return self._info(origin, self._call("at_size", _origin(origin), tree_size))
+    def at_size(self, origin: str, tree_size: int, block: BlockIdentifier = "latest") -> AnchorInfo | None:
+        return self._info(origin, self._call("at_size", _origin(origin), tree_size, block=block))
 
     def covering(self, origin: str, leaf_index: int) -> AnchorInfo | None:
         return self._info(origin, self._call("covering", _origin(origin), leaf_index))
 
-    def count(self, origin: str) -> int:
-        return int(self._call("anchor_count", _origin(origin)))
+    def count(self, origin: str, block: BlockIdentifier = "latest") -> int:
+        return int(self._call("anchor_count", _origin(origin), block=block))
+
+    def size_at(self, origin: str, index: int, block: BlockIdentifier = "latest") -> int:
+        """The tree size of the ``index``-th anchor of ``origin``, oldest first (below :meth:`count`)."""
+        return int(self._call("size_at", _origin(origin), index, block=block))
 
     def origins(self) -> list[str]:
         return [str(self._call("origin_at", i)) for i in range(self._call("origin_count"))]

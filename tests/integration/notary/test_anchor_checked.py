@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from web3.types import BlockIdentifier
 
 from chain.contracts import AuditAnchorClient, KeyKind, anchor_message
 from chain.tx import Signer, transact
@@ -159,3 +160,27 @@ def test_verify_log_lists_the_anchors_checked_on_chain_and_those_not(consortium:
     assert [a.signature_key for a in plain.claims] == [None, None]
     (line,) = anchor_signature_lines(plain, False)
     assert line.startswith("- anchor signatures — not applicable: an intl log's Ed25519 key has no on-chain check")
+
+
+@pytest.mark.parametrize("backend", [pytest.param("node")], indirect=True)
+def test_verify_log_reads_the_anchors_of_one_block_while_the_notary_anchors(consortium: Consortium) -> None:
+    """The notary anchors while ``verify log`` reads: an anchor taken between its reads of the list and of ``latest``
+    is read in neither (every read is of the block that was the head when it started), so the two agree."""
+    c = consortium
+    c.anchors.anchor(c.signers["op"], *anchor_args(3))
+    c.anchors.anchor(c.signers["op"], *anchor_args(5))
+
+    class AnchoredMeanwhile(AuditAnchorClient):
+        """The chain's AuditAnchor, with the notary's next anchor landing right after the list's length is read."""
+
+        def count(self, origin: str, block: BlockIdentifier = "latest") -> int:
+            n = super().count(origin, block)
+            if not taken:
+                taken.append(c.anchors.anchor(c.signers["op"], *anchor_args(9)))
+            return n
+
+    taken: list[Any] = []
+    read = read_anchors(AnchoredMeanwhile(c.backend, c.anchors.address), ORIGIN, False, None)
+    assert taken and taken[0]["status"] == 1
+    assert [a.size for a in read.claims] == [3, 5]  # the list and latest of the block before the third anchor
+    assert [a.size for a in read_anchors(c.anchors, ORIGIN, False, None).claims] == [3, 5, 9]  # read again: all
