@@ -389,6 +389,11 @@ class _Plan:
     query_center: int | None = None  # the id of center ``explorer``
     query_gateways: frozenset[int] = frozenset()  # the ids of the gateways named ``<org>/explorer``
 
+    def narrows_rows(self) -> bool:
+        """Whether times, trace or grant are checked on the rows, which many rows may fail; the tenant's restriction
+        on ledger queries, also checked on rows, fails only the operator's rows of other firms' queries."""
+        return self.from_ms is not None or self.to_ms is not None or self.trace is not None or self.grant is not None
+
 
 def _key(column: int, value: int, chunk: int = 0) -> int:
     return ((column << 34 | value) << 24) | chunk
@@ -1183,7 +1188,7 @@ class CallIndex:
         party, query_center, query_gateways = plan.party, plan.query_center, plan.query_gateways
         if party is None or not query_gateways:
             party = None
-        if from_ms is None and to_ms is None and trace is None and grant is None and party is None:
+        if party is None and not plan.narrows_rows():
             return None
 
         def check(r: tuple[Any, ...]) -> bool:
@@ -1200,12 +1205,10 @@ class CallIndex:
 
     @staticmethod
     def _page(plan: _Plan, limit: int) -> int:
-        """How many candidates a search reads at a time for a page of ``limit`` rows: ``limit`` when its rows are
-        checked for nothing but a tenant's restriction on ledger queries (which few rows fail: one more read
-        finds the rest), twice as many, at least 64, when times, trace or grant are checked on them too."""
-        if plan.from_ms is None and plan.to_ms is None and plan.trace is None and plan.grant is None:
-            return limit
-        return max(2 * limit, 64)
+        """How many candidates a search reads at a time for a page of ``limit`` rows: twice as many, at least 64,
+        when times, trace or grant are checked on them (:meth:`_Plan.narrows_rows`); else ``limit``, since at most
+        a tenant's restriction on ledger queries is checked, which few rows fail (one more read finds the rest)."""
+        return max(2 * limit, 64) if plan.narrows_rows() else limit
 
     def _rows(
         self, conn: sqlite3.Connection, plan: _Plan, descending: bool, page: int, columns: str = _ROW_COLUMNS
