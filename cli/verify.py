@@ -876,15 +876,18 @@ def _anchor_mismatch(detail: str) -> LogMismatchError:
     return LogMismatchError("anchors", detail)
 
 
-def read_anchors(client: AuditAnchorClient, origin: str, sm: bool, trust_directory: str | None) -> ChainAnchors:
+def read_anchors(
+    client: AuditAnchorClient, origin: str, sm: bool, trust_directory: str | None, block: int | None = None
+) -> ChainAnchors:
     """Every anchor of ``origin`` (AuditAnchor ``anchor_count``/``size_at``/``at_size``), checked against ``latest``;
     for an ``sm`` log (``sm``) also whether each was checked on chain, the AuditAnchor's ``signed_only``, and that
     the TrustDirectory it checks log keys in is the consortium's (``trust_directory``, from ``consortium.json``).
     Raises LogMismatchError (where: ``anchors``) when they disagree, the chain client's errors when it cannot read.
 
-    Every read is of one block, the head when it starts: the notary anchors while it reads, and a list read over
-    several blocks could end before an anchor that ``latest``, read later, already names."""
-    block = int(client.backend.web3.eth.block_number)
+    Every read is of one block, ``block`` (None: the head when it starts): the notary anchors while it reads, and a
+    list read over several blocks could end before an anchor that ``latest``, read later, already names."""
+    if block is None:
+        block = int(client.backend.web3.eth.block_number)
     sizes = [client.size_at(origin, i, block) for i in range(client.count(origin, block))]
     found = [(size, client.at_size(origin, size, block)) for size in sizes]
     latest = client.latest(origin, block)
@@ -921,15 +924,17 @@ def read_all_anchors(
     """``read_anchors`` of the AuditAnchor at ``address`` and of each retired one (``consortium.json``'s
     ``retired_anchors``): a retired one's anchors count up to the last size recorded when the consortium moved off
     it, whose root must still be the one recorded; any it took later are left out and said so. Raises
-    LogMismatchError as ``read_anchors`` does, and when a retired AuditAnchor lacks its recorded last anchor."""
+    LogMismatchError as ``read_anchors`` does, and when a retired AuditAnchor lacks its recorded last anchor. Every
+    AuditAnchor is read as of one block, the head when it starts."""
     from chain.contracts import AuditAnchorClient
 
-    current = read_anchors(AuditAnchorClient(backend, address), origin, sm, trust_directory)
+    block = int(backend.web3.eth.block_number)
+    current = read_anchors(AuditAnchorClient(backend, address), origin, sm, trust_directory, block)
     claims: dict[int, AnchorClaim] = {}
     lines: list[str] = []
     signatures = current.signatures
     for r in retired:
-        old = read_anchors(AuditAnchorClient(backend, r.address), origin, sm, trust_directory)
+        old = read_anchors(AuditAnchorClient(backend, r.address), origin, sm, trust_directory, block)
         signatures = signatures or old.signatures
         kept = [c for c in old.claims if c.size <= r.last_size]
         last = next((c for c in kept if c.size == r.last_size), None)
